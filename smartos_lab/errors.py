@@ -162,3 +162,7 @@ class ParseError(LabError):
 
 class DTraceError(LabError):
     """DTrace reported an error (compile error, invalid probe, runtime fault)."""
+
+
+class LoginFailed(GuestError):
+    """The guest refused the login (wrong user name or password)."""

@@ -91,3 +91,4 @@ class MachineSpec:
     machine_type: str = "q35"
     extra_args: tuple[str, ...] = ()   # appended verbatim (expert escape hatch)
     no_reboot: bool = True      # a guest reboot or crash ends QEMU so it is seen
+    hotplug_slots: int = 2      # empty PCIe root ports (q35) for hotplugged virtio/nvme disks

@@ -1,0 +1,351 @@
+"""The ``smartos-lab`` command line.
+
+Each subcommand is one small ``add_*`` (arguments) + ``cmd_*`` (action)
+pair registered in :data:`COMMANDS`; add new ones there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from .errors import LabError, LabNotFound
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --- ps -----------------------------------------------------------------------------
+def add_ps(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from .machine.registry import running_labs
+
+    labs = running_labs()
+    if args.json:
+        print(json.dumps([asdict(s) for s in labs], indent=2, default=str))
+        return 0
+    if not labs:
+        print("no labs running")
+        return 0
+    rows = [("NAME", "STATE", "PID", "ACCEL", "PORTS", "STARTED")]
+    for s in labs:
+        ports = " ".join(f"{k}={v}" for k, v in s.ports.items()) or "-"
+        rows.append((s.name, s.state, str(s.pid or "-"), s.accel or "-", ports, s.started or "-"))
+    print(_table(rows))
+    for s in labs:
+        if s.state == "dead":
+            print(f"note: lab {s.name!r} had died; its run dir was removed")
+        elif s.state == "orphan":
+            print(f"note: lab {s.name!r} is a QEMU without a run dir; stop it with "
+                  f"'smartos-lab down {s.name}'")
+    return 0
+
+
+# --- down ---------------------------------------------------------------------------
+def add_down(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="lab to stop")
+    p.add_argument("--all", action="store_true", help="stop every lab (and orphan)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait for a clean quit before killing (default 10)")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from .machine.registry import running_labs, stop
+
+    if args.all == bool(args.name):
+        print("smartos-lab down: give a lab NAME or --all", file=sys.stderr)
+        return 2
+    names = [args.name] if args.name else sorted({s.name for s in running_labs()
+                                                  if s.state != "dead"})
+    for name in names:
+        try:
+            status = stop(name, timeout=args.timeout)
+        except LabNotFound as exc:
+            if args.all:        # it went away meanwhile
+                continue
+            raise exc
+        if status.state == "dead":
+            print(f"{name} was not running (its QEMU had died); removed its run dir")
+        else:
+            print(f"stopped {name} ({status.state}, pid {status.pid})")
+    if args.all and not names:
+        print("no labs running")
+    return 0
+
+
+# --- doctor -------------------------------------------------------------------------
+def add_doctor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import all_required_ok, format_report, run_checks, to_json
+
+    checks = run_checks()
+    print(to_json(checks) if args.json else format_report(checks))
+    return 0 if all_required_ok(checks) else 1
+
+
+# --- up -----------------------------------------------------------------------------
+def add_up(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", default="smartos", help="lab name (default: smartos)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--image", help="a SmartOS USB image (.img/.img.gz) you already have")
+    src.add_argument("--platform", help="a platform tarball or build folder (output/platform-<TS>/)")
+    src.add_argument("--release", help="download this release ('latest' or e.g. 20250724T001011Z)")
+    p.add_argument("--memory", default="4G", help="guest RAM (default 4G)")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--disks", type=int, default=1, help="zones pool disks (default 1)")
+    p.add_argument("--disk-size", help="size of each zones disk (default: sized from RAM)")
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument("--boot", choices=("auto", "usb", "direct"), default="auto")
+    p.add_argument("--kernel-args", default="", help="extra kernel flags, e.g. -k for kmdb (direct boot)")
+    p.add_argument("--hostname", default="")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .lab import Lab
+
+    image = args.platform or args.image
+    lab = Lab.up(args.name, image=image, release=args.release, memory=args.memory,
+                 cpus=args.cpus, disks=args.disks, disk_size=args.disk_size, accel=args.accel,
+                 boot="direct" if args.platform else args.boot, kernel_args=args.kernel_args,
+                 hostname=args.hostname, progress=True)
+    status = lab.status()
+    lab.detach()
+    ports = " ".join(f"{k}=127.0.0.1:{v}" for k, v in status["ports"].items())
+    print(f"lab {args.name} is up ({status['accel']}; {ports}); serial log: {status['serial_log']}")
+    print(f"  smartos-lab ssh {args.name}        # a shell over SSH")
+    print(f"  smartos-lab console {args.name}    # the serial console (Ctrl-] leaves)")
+    print(f"  smartos-lab down {args.name}       # stop it (disks are kept)")
+    return 0
+
+
+# --- console / ssh ------------------------------------------------------------------------
+def add_console(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name")
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from .machine.interactive import interactive_console
+
+    return interactive_console(args.name)
+
+
+def add_ssh(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a shell)")
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    from .lab import LabDir
+    from .machine.rundir import RunDir
+    from . import paths
+
+    run_dir = RunDir(paths.run_root() / args.name)
+    if run_dir.live_pid() is None:
+        raise LabNotFound(f"lab {args.name!r} is not running")
+    port = run_dir.read_meta().get("ports", {}).get("ssh")
+    key = LabDir(args.name).key_file()
+    if not port or key is None:
+        print(f"smartos-lab ssh: lab {args.name!r} has no SSH port or key", file=sys.stderr)
+        return 1
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        print("smartos-lab ssh: no ssh client; apt-get install openssh-client", file=sys.stderr)
+        return 1
+    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
+            *args.command]
+    os.execv(ssh, argv)
+    return 1  # not reached
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+def add_checkpoint(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name")
+    p.add_argument("checkpoint", nargs="?", default="checkpoint", help="checkpoint name")
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    with _attached(args.name) as machine:
+        seconds = machine.checkpoint(args.checkpoint)
+    print(f"saved checkpoint {args.checkpoint!r} of {args.name} in {seconds:.2f} s")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    with _attached(args.name) as machine:
+        seconds = machine.restore(args.checkpoint)
+    print(f"restored {args.name} to {args.checkpoint!r} in {seconds:.2f} s")
+    return 0
+
+
+def add_checkpoints(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name")
+    p.add_argument("--delete", metavar="CHECKPOINT", help="delete this checkpoint")
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    with _attached(args.name) as machine:
+        if args.delete:
+            machine.delete_checkpoint(args.delete)
+            print(f"deleted checkpoint {args.delete!r}")
+            return 0
+        rows = [("NAME", "VM STATE", "DATE")]
+        for c in machine.checkpoints():
+            rows.append((c.name, f"{c.vm_state_size / 2**20:.0f} MiB", str(c.date)))
+    print(_table(rows) if len(rows) > 1 else "no checkpoints")
+    return 0
+
+
+class _attached:
+    """Attach to a running lab's QEMU (QMP only) and let go afterwards."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        from .machine.qemu import QemuMachine
+        self.machine = QemuMachine.attach(self.name)
+        return self.machine
+
+    def __exit__(self, *exc) -> None:
+        self.machine.detach()
+
+
+# --- images ---------------------------------------------------------------------------------
+def add_images(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="images_command", metavar="ACTION")
+    sub.add_parser("list", help="list cached images (default)")
+    add = sub.add_parser("add", help="add an image file you already have (offline workshops)")
+    add.add_argument("path")
+    add.add_argument("--release", help="release timestamp, if the file name lacks it")
+    fetch = sub.add_parser("fetch", help="download and verify a release")
+    fetch.add_argument("release", nargs="?", default="latest")
+    fetch.add_argument("--kind", choices=("usb", "platform", "iso"), default="usb")
+    rm = sub.add_parser("rm", help="remove a cached release")
+    rm.add_argument("release")
+    rm.add_argument("--kind", choices=("usb", "platform", "iso"))
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from .images.cache import ImageCache
+    from .images.progress import auto_progress
+
+    cache = ImageCache()
+    action = getattr(args, "images_command", None) or "list"
+    if action == "add":
+        img = cache.add(args.path, release=args.release, progress=auto_progress())
+        print(f"added {img.kind} image {img.release}: {img.path}")
+    elif action == "fetch":
+        img = cache.fetch(args.release, args.kind, progress=auto_progress())
+        print(f"{img.kind} image {img.release}: {img.path}")
+    elif action == "rm":
+        for path in cache.remove(args.release, args.kind):
+            print(f"removed {path}")
+    else:
+        images = cache.list()
+        if not images:
+            print(f"no images cached in {cache.root}; 'smartos-lab images fetch' downloads the "
+                  "latest release, 'smartos-lab images add PATH' adds a file you have")
+            return 0
+        rows = [("RELEASE", "KIND", "SIZE", "VERIFIED", "PATH")]
+        for img in images:
+            rows.append((img.release, img.kind, f"{img.size / 2**20:.0f} MiB",
+                         "yes" if img.verified else "no", str(img.path)))
+        print(_table(rows))
+    return 0
+
+
+# --- destroy ----------------------------------------------------------------------------------
+def add_destroy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .lab import LabDir
+    from .machine.registry import running_labs, stop
+
+    lab_dir = LabDir(args.name)
+    if not lab_dir.path.exists():
+        raise LabNotFound(f"no lab named {args.name!r} in {lab_dir.path.parent}")
+    if not args.yes:
+        answer = input(f"delete lab {args.name!r} and its disks in {lab_dir.path}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 1
+    if any(s.name == args.name and s.state != "dead" for s in running_labs()):
+        stop(args.name)
+    shutil.rmtree(lab_dir.path)
+    print(f"destroyed lab {args.name}")
+    return 0
+
+
+COMMANDS: list[Command] = [
+    Command("ps", "list running labs", add_ps, cmd_ps),
+    Command("down", "stop a lab", add_down, cmd_down),
+    Command("doctor", "check that this host can run labs", add_doctor, cmd_doctor),
+    Command("up", "boot (or attach to) a lab; first boot runs SmartOS setup", add_up, cmd_up),
+    Command("console", "interactive serial console of a lab", add_console, cmd_console),
+    Command("ssh", "SSH into a lab as root", add_ssh, cmd_ssh),
+    Command("checkpoint", "save a running lab (RAM + disks)", add_checkpoint, cmd_checkpoint),
+    Command("restore", "return a lab to a checkpoint", add_checkpoint, cmd_restore),
+    Command("checkpoints", "list (or --delete) a lab's checkpoints", add_checkpoints,
+            cmd_checkpoints),
+    Command("images", "list, add, fetch or remove SmartOS images", add_images, cmd_images),
+    Command("destroy", "delete a lab and its disks", add_destroy, cmd_destroy),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="smartos-lab",
+                                     description="A hands-on SmartOS lab on QEMU.")
+    parser.add_argument("--version", action="version", version=f"smartos-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except LabError as exc:
+        print(f"smartos-lab {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,438 @@
+"""The Lab facade: one named lab that is booted, set up and logged in.
+
+``Lab.up(name)`` either attaches to the running lab of that name (e.g. after
+a notebook kernel restart) or boots it: the *strategy* (labgrid's term) knows
+how to prepare, boot and log in to a given guest OS.  The default strategy is
+SmartOS (:class:`smartos_lab.smartos.bringup.SmartOSStrategy`); tests use a
+Linux test-guest strategy to exercise this facade for real.
+
+A lab's state lives in ``<home>/labs/<name>/`` (:class:`LabDir`): its config,
+disks, secrets and serial log survive restarts.  The running QEMU lives in a
+private run directory (:mod:`smartos_lab.machine.rundir`).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from . import paths
+from .errors import ConfigError, LabError, LabNotFound
+from .machine.accel import detect_accel
+from .machine.disks import parse_size
+from .machine.qemu import QemuMachine
+from .machine.result import CommandResult
+from .machine.rundir import RunDir, validate_name
+from .machine.spec import MachineSpec
+
+Progress = Callable[[str], None]
+
+
+# --- persistent state ------------------------------------------------------------------
+@dataclass
+class LabConfig:
+    """What a lab was created with (``lab.json``); reused by every later ``up``."""
+
+    name: str
+    strategy: str = "smartos"
+    image: str = ""                 # local path of the image/platform the lab boots
+    release: str = ""               # release timestamp when known
+    boot: str = "direct"            # "direct" (platform, Multiboot) or "usb" (USB image, loader)
+    memory_mib: int = 4096
+    cpus: int = 2
+    disk_count: int = 1
+    disk_size: int = 0              # bytes per zones disk; 0 = sized from RAM
+    accel: str = "auto"
+    kernel_args: str = ""
+    hostname: str = ""
+    set_up: bool = False            # first-boot setup has completed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LabDir:
+    """``<home>/labs/<name>/``: the files of one lab."""
+
+    def __init__(self, name: str, root: Path | None = None):
+        self.name = validate_name(name)
+        self.path = (Path(root) if root else paths.labs_dir()) / name
+
+    def file(self, *parts: str) -> Path:
+        return self.path.joinpath(*parts)
+
+    @property
+    def config_file(self) -> Path:
+        return self.file("lab.json")
+
+    @property
+    def serial_log(self) -> Path:
+        return self.file("serial.log")
+
+    @property
+    def disks_dir(self) -> Path:
+        return self.file("disks")
+
+    @property
+    def ssh_key(self) -> Path:
+        """The lab's SSH private key (its ``.pub`` beside it)."""
+        return self.file("ssh_key")
+
+    def key_file(self) -> Path | None:
+        return self.ssh_key if self.ssh_key.is_file() else None
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path.chmod(0o700)
+
+    def load(self) -> LabConfig:
+        try:
+            data = json.loads(self.config_file.read_text())
+        except FileNotFoundError:
+            raise LabNotFound(f"no lab named {self.name!r} (no {self.config_file})") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{self.config_file} is damaged: {exc}") from exc
+        known = {f for f in LabConfig.__dataclass_fields__}
+        return LabConfig(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, config: LabConfig) -> None:
+        self.create()
+        tmp = self.config_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(config), indent=2) + "\n")
+        tmp.replace(self.config_file)
+
+
+def lab_names(root: Path | None = None) -> list[str]:
+    """Names of all labs that have a lab directory (running or not)."""
+    base = Path(root) if root else paths.labs_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / "lab.json").is_file())
+
+
+# --- strategies --------------------------------------------------------------------------
+class Strategy(Protocol):
+    """How to bring one kind of guest from nothing to a logged-in shell."""
+
+    name: str
+
+    def prepare(self, lab: LabDir, config: LabConfig, progress: Progress) -> None:
+        """Create what the lab needs on the host (disks, secrets, unpacked platform)."""
+
+    def spec(self, lab: LabDir, config: LabConfig, accel: str) -> MachineSpec:
+        """The machine to launch for the next boot."""
+
+    def console_factory(self) -> Callable[[QemuMachine], Any] | None:
+        """Console factory for :meth:`QemuMachine.launch` (None: the default console)."""
+
+    def boot(self, machine: QemuMachine, lab: LabDir, config: LabConfig,
+             progress: Progress) -> str:
+        """Wait until the guest is ready to log in: ``"ready"``, or ``"reboot"`` when QEMU ended
+        on a guest reboot (the lab then launches it again)."""
+
+    def login(self, machine: QemuMachine, lab: LabDir, config: LabConfig, progress: Progress):
+        """Log in and return a :class:`~smartos_lab.machine.guest.GuestShell`."""
+
+
+_STRATEGIES: dict[str, Callable[[], Strategy]] = {}
+
+
+def register_strategy(name: str, factory: Callable[[], Strategy]) -> None:
+    """Make strategy ``name`` known, so labs created with it can be attached to by name."""
+    _STRATEGIES[name] = factory
+
+
+def _default_strategy(name: str) -> Strategy:
+    if name in _STRATEGIES:
+        return _STRATEGIES[name]()
+    if name == "smartos":
+        from .smartos.bringup import SmartOSStrategy
+        return SmartOSStrategy()
+    raise ConfigError(f"lab uses strategy {name!r}, which this process does not know "
+                      "(register it with smartos_lab.lab.register_strategy)")
+
+
+# --- progress ------------------------------------------------------------------------------
+def _progress(progress: bool | Progress | None) -> Progress:
+    if callable(progress):
+        return progress
+    if not progress:
+        return lambda _msg: None
+    try:
+        from .notebook import in_notebook, step_display
+        if in_notebook():
+            return step_display()
+    except ImportError:
+        pass
+    start = time.monotonic()
+
+    def show(msg: str) -> None:
+        print(f"[{time.monotonic() - start:7.1f}s] {msg}", file=sys.stderr, flush=True)
+    return show
+
+
+# --- the facade ------------------------------------------------------------------------------
+MAX_BOOTS = 3       # first boot + the reboot after setup + one spare
+
+
+class Lab:
+    """A running, logged-in lab.  Make one with :meth:`up` (or :meth:`attach`)."""
+
+    def __init__(self, *, lab_dir: LabDir, config: LabConfig, machine: QemuMachine, shell,
+                 strategy: Strategy, progress: Progress):
+        self.lab_dir = lab_dir
+        self.config = config
+        self.machine = machine
+        self.shell = shell
+        self.strategy = strategy
+        self._progress = progress
+
+    # -- life cycle -------------------------------------------------------------------
+    @classmethod
+    def up(cls, name: str = "smartos", image: str | Path | None = None, *,
+           release: str | None = None, memory: int | str = "4G", cpus: int = 2,
+           disks: int = 1, disk_size: int | str | None = None, accel: str = "auto",
+           boot: str = "auto", kernel_args: str = "", hostname: str = "",
+           strategy: Strategy | None = None, progress: bool | Progress = True,
+           labs_root: Path | None = None) -> "Lab":
+        """Return the lab ``name``, booted, set up and logged in.
+
+        A running lab of that name is attached to (its console and SSH are
+        reconnected; the arguments are ignored).  A stopped lab boots again
+        with its saved disks and settings (``image`` may name a new platform,
+        e.g. a freshly built kernel).  A new lab needs ``image`` (a SmartOS
+        USB image, ISO, platform tgz or build folder) or ``release``
+        (downloaded and cached; ``"latest"`` or a timestamp).
+        """
+        report = _progress(progress)
+        lab_dir = LabDir(name, labs_root)
+        strat = strategy
+        if _is_running(name):
+            config = lab_dir.load() if lab_dir.exists() else LabConfig(name=name)
+            strat = strat or _default_strategy(config.strategy)
+            report(f"attaching to running lab {name}")
+            return cls._attach(lab_dir, config, strat, report)
+        if lab_dir.exists():
+            config = lab_dir.load()
+            if image is not None:
+                config.image = str(Path(image).expanduser().resolve())
+            if release is not None:
+                config.release = release
+            if kernel_args:
+                config.kernel_args = kernel_args
+        else:
+            config = LabConfig(
+                name=name, strategy=(strat.name if strat else "smartos"),
+                image=str(Path(image).expanduser().resolve()) if image else "",
+                release=release or ("" if image else "latest"),
+                boot=boot, memory_mib=_mib(memory), cpus=_positive(cpus, "cpus"),
+                disk_count=_positive(disks, "disks"),
+                disk_size=parse_size(disk_size) if disk_size else 0,
+                accel=accel, kernel_args=kernel_args, hostname=hostname)
+        strat = strat or _default_strategy(config.strategy)
+        lab_dir.create()
+        strat.prepare(lab_dir, config, report)
+        lab_dir.save(config)
+        machine = cls._boot(lab_dir, config, strat, report)
+        try:
+            shell = strat.login(machine, lab_dir, config, report)
+        except BaseException:
+            machine.detach()
+            raise
+        report(f"lab {name} is ready")
+        return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
+                   strategy=strat, progress=report)
+
+    @classmethod
+    def attach(cls, name: str, *, strategy: Strategy | None = None,
+               progress: bool | Progress = False, labs_root: Path | None = None) -> "Lab":
+        """Attach to the running lab ``name`` (LabNotFound if it is not running)."""
+        lab_dir = LabDir(name, labs_root)
+        if not _is_running(name):
+            raise LabNotFound(f"lab {name!r} is not running; start it with Lab.up({name!r})")
+        config = lab_dir.load() if lab_dir.exists() else LabConfig(name=name)
+        strat = strategy or _default_strategy(config.strategy)
+        return cls._attach(lab_dir, config, strat, _progress(progress))
+
+    @classmethod
+    def _attach(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
+                report: Progress) -> "Lab":
+        machine = QemuMachine.attach(config.name, console_factory=strat.console_factory())
+        try:
+            shell = strat.login(machine, lab_dir, config, report)
+        except BaseException:
+            machine.detach()
+            raise
+        return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
+                   strategy=strat, progress=report)
+
+    @classmethod
+    def _boot(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
+              report: Progress) -> QemuMachine:
+        choice = detect_accel(config.accel)
+        report(f"accelerator: {choice.reason}")
+        for _ in range(MAX_BOOTS):
+            spec = strat.spec(lab_dir, config, choice.accel)
+            report(f"starting QEMU ({spec.memory_mib} MiB, {spec.cpus} CPU)")
+            machine = QemuMachine.launch(spec, serial_log=lab_dir.serial_log,
+                                         console_factory=strat.console_factory())
+            try:
+                outcome = strat.boot(machine, lab_dir, config, report)
+            except BaseException:
+                machine.shutdown(timeout=5)
+                raise
+            lab_dir.save(config)
+            if outcome == "ready":
+                return machine
+            report("guest rebooted; starting it again")
+            machine.shutdown(timeout=30)
+        raise LabError(f"lab {config.name} rebooted {MAX_BOOTS} times without reaching a login "
+                       f"prompt; see {lab_dir.serial_log}")
+
+    def down(self, timeout: float = 30.0) -> None:
+        """Stop the lab's QEMU.  Its disks and settings stay for the next :meth:`up`."""
+        self._close_transports()
+        self.machine.shutdown(timeout=timeout)
+
+    def detach(self) -> None:
+        """Let go of the lab (console, QMP, SSH) and leave it running."""
+        self._close_transports()
+        self.machine.detach()
+
+    def destroy(self) -> None:
+        """Stop the lab if it runs and delete its directory (disks included)."""
+        if self.machine.alive():
+            self.down()
+        shutil.rmtree(self.lab_dir.path, ignore_errors=True)
+
+    def _close_transports(self) -> None:
+        close = getattr(self.shell, "close", None)
+        if close is not None:
+            close()
+
+    # -- commands -------------------------------------------------------------------
+    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
+        """Run ``command`` in the lab (SSH when available, else the serial console)."""
+        return self.shell.run(command, timeout=timeout, via=via)
+
+    def check(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
+        """Like :meth:`sh` but raise :class:`~smartos_lab.errors.CommandFailed` on failure."""
+        return self.sh(command, timeout=timeout, via=via).check()
+
+    run = sh
+
+    def put(self, local: str | Path, remote: str, mode: int | None = None) -> None:
+        self.shell.put(local, remote, mode=mode)
+
+    def get(self, remote: str, local: str | Path) -> Path:
+        return self.shell.get(remote, local)
+
+    # -- checkpoints -----------------------------------------------------------------
+    def checkpoint(self, name: str = "checkpoint") -> float:
+        """Save the whole running lab (RAM and disks) as ``name``; returns seconds taken."""
+        return self.machine.checkpoint(name)
+
+    def restore(self, name: str = "checkpoint") -> float:
+        """Return the lab to checkpoint ``name``; the shell is usable again afterwards."""
+        reset = getattr(self.shell, "before_restore", None)
+        if reset:
+            reset()
+        seconds = self.machine.restore(name)
+        after = getattr(self.shell, "after_restore", None)
+        if after:
+            after()
+        return seconds
+
+    def checkpoints(self) -> list:
+        return self.machine.checkpoints()
+
+    def delete_checkpoint(self, name: str) -> None:
+        self.machine.delete_checkpoint(name)
+
+    # -- inspection -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def console(self):
+        return self.machine.console
+
+    @property
+    def qmp(self):
+        return self.machine.qmp
+
+    @property
+    def serial_log(self) -> Path:
+        return self.lab_dir.serial_log
+
+    def screendump(self, path: str | Path) -> Path:
+        return self.machine.qmp.screendump(path)
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": self.machine.pid, "state": self.machine.qmp.status(),
+                "accel": self.machine.accel.accel, "ports": dict(self.machine.ports),
+                "transport": getattr(self.shell, "transport", "console"),
+                "serial_log": str(self.serial_log)}
+
+    def __repr__(self) -> str:
+        return (f"<Lab {self.name} pid={self.machine.pid} {self.machine.accel.accel} "
+                f"via {getattr(self.shell, 'transport', 'console')}>")
+
+    # -- toolkits ----------------------------------------------------------------------
+    @cached_property
+    def zfs(self):
+        from .toolkits.zfs import Zfs
+        return Zfs(self.shell)
+
+    @cached_property
+    def zones(self):
+        from .toolkits.zones import Zones
+        return Zones(self.shell)
+
+    @cached_property
+    def images(self):
+        from .toolkits.images import Images
+        return Images(self.shell)
+
+    @cached_property
+    def dtrace(self):
+        from .toolkits.dtrace import DTrace
+        return DTrace(self.shell)
+
+    @cached_property
+    def vms(self):
+        from .toolkits.vms import Vms
+        return Vms(self.shell, accel=self.machine.accel)
+
+    @cached_property
+    def sysinfo(self):
+        from .toolkits.sysinfo import SysInfo
+        return SysInfo(self.shell)
+
+
+def _is_running(name: str) -> bool:
+    rd = RunDir(paths.run_root() / name)
+    return rd.path.is_dir() and rd.live_pid() is not None
+
+
+def _mib(memory: int | str) -> int:
+    if isinstance(memory, int):
+        mib = memory
+    else:
+        mib = parse_size(memory) // (1024 * 1024)
+    if mib < 256:
+        raise ConfigError(f"memory {memory!r} is too small (give MiB as an int, or e.g. '4G')")
+    return mib
+
+
+def _positive(value: int, what: str) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be a positive whole number, got {value!r}")
+    return value

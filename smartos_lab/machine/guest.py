@@ -1,0 +1,142 @@
+"""GuestShell: one command runner over the serial console and, once enabled, SSH.
+
+Commands go over SSH when it is connected (fast, separate stderr, binary
+safe) and over the console otherwise (always there, even without a
+network).  ``via="console"`` / ``via="ssh"`` force a transport.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Literal
+
+from ..errors import ConfigError, TransportError
+from .result import CommandResult
+from .shell import ConsoleShell
+from .ssh import SSHShell, generate_keypair, public_key_line
+
+Via = Literal["console", "ssh"]
+
+#: Largest file moved over the serial console (it is slow: ~KB/s to tens of KB/s).
+CONSOLE_COPY_LIMIT = 256 << 10
+_PRINTF_BYTES = 768             # bytes per typed printf line (at most ~3 KB escaped: under the tty limit)
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.,:/=+@")  # no "-": a leading one is an option
+
+
+class GuestShell:
+    """A console shell plus an optional SSH shell, used through one ``run``."""
+
+    def __init__(self, console: ConsoleShell, ssh: SSHShell | None = None):
+        self.console = console
+        self.ssh = ssh
+
+    @property
+    def transport(self) -> str:
+        """``"ssh"`` when SSH is connected, else ``"console"``."""
+        return "ssh" if self.ssh is not None and self.ssh.connected else "console"
+
+    def _runner(self, via: Via | None):
+        if via is None:
+            via = self.transport
+        if via == "console":
+            return self.console
+        if via == "ssh":
+            if self.ssh is None or not self.ssh.connected:
+                raise TransportError("SSH is not connected (call enable_ssh first)")
+            return self.ssh
+        raise ConfigError(f"via must be 'console', 'ssh' or None, not {via!r}")
+
+    def run(self, command: str, timeout: float = 60.0, *, via: Via | None = None) -> CommandResult:
+        """Run ``command`` over SSH when connected, else the console (or as ``via`` says)."""
+        return self._runner(via).run(command, timeout)
+
+    def check(self, command: str, timeout: float = 60.0, *, via: Via | None = None) -> CommandResult:
+        """:meth:`run`, raising :class:`CommandFailed` on a non-zero exit."""
+        return self.run(command, timeout, via=via).check()
+
+    # --- files -----------------------------------------------------------------------------
+    def put(self, local: str | os.PathLike, remote: str, mode: int | None = None, *,
+            timeout: float = 300.0, via: Via | None = None) -> None:
+        """Copy a local file into the guest: SSH, or ``printf`` octal escapes over the console.
+
+        The console way needs only a POSIX ``printf`` in the guest (busybox,
+        bash, illumos) and is slow: small files only (``CONSOLE_COPY_LIMIT``).
+        """
+        if self._runner(via) is self.ssh:
+            self.ssh.put(local, remote, mode, timeout=timeout)
+            return
+        data = Path(local).read_bytes()
+        _check_console_size(len(data), local)
+        deadline = time.monotonic() + timeout
+        target = shlex.quote(remote)
+        self._console_step(f": > {target}" + (f" && chmod {mode:o} {target}" if mode is not None else ""),
+                           deadline)
+        for i in range(0, len(data), _PRINTF_BYTES):
+            self._console_step(f"printf '{_printf_escape(data[i:i + _PRINTF_BYTES])}' >> {target}",
+                               deadline)
+
+    def get(self, remote: str, local: str | os.PathLike, *, timeout: float = 300.0,
+            via: Via | None = None) -> None:
+        """Copy a guest file to the host: SSH, or a hex dump (``od``) over the console."""
+        if self._runner(via) is self.ssh:
+            self.ssh.get(remote, local, timeout=timeout)
+            return
+        deadline = time.monotonic() + timeout
+        target = shlex.quote(remote)
+        size = int(self._console_step(f"wc -c < {target}", deadline).stdout.split()[0])
+        _check_console_size(size, remote)
+        dump = self._console_step(f"od -An -v -tx1 {target}", deadline).stdout
+        data = bytes.fromhex("".join(dump.split()))
+        if len(data) != size:
+            raise TransportError(f"copying {remote} over the console: got {len(data)} of {size} bytes")
+        Path(local).write_bytes(data)
+
+    def _console_step(self, command: str, deadline: float) -> CommandResult:
+        return self.console.check(command, timeout=max(1.0, deadline - time.monotonic()))
+
+    # --- SSH -------------------------------------------------------------------------------
+    def enable_ssh(self, host: str = "127.0.0.1", port: int | None = None, user: str = "root",
+                   key_path: str | os.PathLike | None = None, *,
+                   authorized_keys_path: str = "/root/.ssh/authorized_keys",
+                   timeout: float = 60.0) -> SSHShell:
+        """Authorize our key over the console and connect over SSH.
+
+        Creates the key pair at ``key_path`` if it does not exist, appends the
+        public key to ``authorized_keys_path`` in the guest unless it is there
+        (directory 0700, file 0600), then connects (retrying until ``timeout``).
+        """
+        if port is None or key_path is None:
+            raise ConfigError("enable_ssh needs port and key_path")
+        key_path = Path(key_path)
+        pub = public_key_line(key_path) if key_path.exists() else generate_keypair(key_path)
+        keys = shlex.quote(authorized_keys_path)
+        folder = shlex.quote(os.path.dirname(authorized_keys_path) or ".")
+        self.console.check(
+            f"umask 077; mkdir -p {folder} && chmod 700 {folder} && touch {keys} && "
+            f"chmod 600 {keys} && k={shlex.quote(pub)} && "
+            f"{{ grep -qxF \"$k\" {keys} || printf '%s\\n' \"$k\" >> {keys}; }}", timeout=timeout)
+        if self.ssh is not None:
+            self.ssh.close()
+        ssh = SSHShell(host, port, user, key_path)
+        ssh.connect(timeout=timeout)
+        self.ssh = ssh
+        return ssh
+
+    def close(self) -> None:
+        """Close SSH (the console belongs to the machine)."""
+        if self.ssh is not None:
+            self.ssh.close()
+
+
+def _check_console_size(size: int, name) -> None:
+    if size > CONSOLE_COPY_LIMIT:
+        raise TransportError(f"{name} is {size} bytes: too big for the serial console "
+                             f"(limit {CONSOLE_COPY_LIMIT}); enable SSH first")
+
+
+def _printf_escape(data: bytes) -> str:
+    """``data`` as a printf format inside single quotes: plain characters as
+    themselves, every other byte as a 3-digit octal escape."""
+    return "".join(chr(b) if b in _PLAIN else f"\\{b:03o}" for b in data)

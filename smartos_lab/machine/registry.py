@@ -1,0 +1,236 @@
+"""Which labs are running, and stopping them (also from another process).
+
+Labs are found through their run dirs.  A run dir whose QEMU is gone is
+reported once as ``dead`` and removed.  QEMUs of ours (same uid, ``-name
+smartos-lab:<name>``) whose run dir was deleted are ``orphan``s.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import paths
+from ..errors import HostError, LabNotFound, QMPError
+from .qmp import QMP
+from .rundir import (RunDir, check_private_dir, is_lab_process, lab_name_from_cmdline,
+                     proc_cmdline, proc_uid, validate_name)
+
+STATES = ("running", "paused", "dead", "orphan")
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    name: str
+    pid: int | None
+    state: str                      # running | paused | dead | orphan
+    run_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    accel: str = ""
+    started: str = ""               # ISO time (UTC)
+    qemu_status: str = ""           # QEMU's own run state, when QMP answered
+    serial_log: str = ""
+
+
+@dataclass(frozen=True)
+class QemuProcess:
+    """A QEMU of ours found in /proc."""
+
+    pid: int
+    name: str
+    argv: list[str]
+
+    @property
+    def pidfile(self) -> Path | None:
+        return _arg_after(self.argv, "-pidfile")
+
+    @property
+    def run_dir(self) -> Path | None:
+        pidfile = self.pidfile
+        return pidfile.parent if pidfile else None
+
+
+def running_labs(root: Path | None = None, *, probe_timeout: float = 1.0) -> list[LabStatus]:
+    """All labs under the run root plus orphan QEMUs, sorted by name."""
+    root = Path(root) if root is not None else paths.run_root()
+    labs: list[LabStatus] = []
+    if root.is_dir():
+        check_private_dir(root, "run root")
+        for entry in sorted(root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                status = _status_of(RunDir(entry), probe_timeout)
+                if status is not None:
+                    labs.append(status)
+    labs += [_orphan_status(p) for p in orphan_processes()]
+    return sorted(labs, key=lambda s: (s.name, s.state))
+
+
+def stop(name: str, timeout: float = 10.0, root: Path | None = None) -> LabStatus:
+    """Stop lab ``name`` (QMP ``quit``, then SIGTERM, then SIGKILL) or an orphan of that name.
+
+    Returns the lab's status before it was stopped; :class:`LabNotFound` if
+    there is no such lab.
+    """
+    validate_name(name)
+    root = Path(root) if root is not None else paths.run_root()
+    rd = RunDir(root / name)
+    if os.path.lexists(rd.path):
+        check_private_dir(rd.path, "run dir")
+        status = _status_of(rd, probe_timeout=1.0)
+        pid = rd.live_pid()
+        if pid is not None:
+            asked = _quit_via_qmp(rd, min(timeout, 5.0))
+            _terminate(pid, name, timeout if asked else 0.0)
+        rd.remove()
+        if status is not None:
+            return status
+    for proc in orphan_processes():
+        if proc.name == name:
+            status = _orphan_status(proc)
+            _terminate(proc.pid, name, 0.0)
+            return status
+    raise LabNotFound(f"no lab named {name!r} (run root {root})")
+
+
+def our_qemu_processes() -> list[QemuProcess]:
+    """Live QEMU processes of this user that carry ``-name smartos-lab:<name>``."""
+    found = []
+    uid = os.getuid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if proc_uid(pid) != uid:
+            continue
+        argv = proc_cmdline(pid)
+        if not argv or not os.path.basename(argv[0]).startswith("qemu-system"):
+            continue
+        name = lab_name_from_cmdline(argv)
+        if name is not None:
+            found.append(QemuProcess(pid, name, argv))
+    return found
+
+
+def orphan_processes() -> list[QemuProcess]:
+    """Our QEMUs whose run dir (the directory of their ``-pidfile``) is gone."""
+    orphans = []
+    for proc in our_qemu_processes():
+        rd = proc.run_dir
+        if rd is None or not rd.is_dir():
+            orphans.append(proc)
+            continue
+        pid = RunDir(rd).pid()
+        if pid is not None and pid != proc.pid:      # the dir now belongs to another QEMU
+            orphans.append(proc)
+    return orphans
+
+
+# --- helpers ------------------------------------------------------------------------
+def _status_of(rd: RunDir, probe_timeout: float) -> LabStatus | None:
+    """Status of the lab in ``rd``; a dead lab's run dir is removed (and reported this once)."""
+    meta = rd.read_meta()
+    pid = rd.pid()
+    common = dict(run_dir=rd.path, ports=dict(meta.get("ports", {})),
+                  accel=(meta.get("accel") or {}).get("accel", ""),
+                  started=meta.get("started", ""), serial_log=meta.get("serial_log", ""))
+    if pid is None and not meta:
+        # a launch in progress writes machine.json right after starting QEMU
+        if time.time() - _mtime(rd.path) < 30:
+            return None
+    if pid is None or not is_lab_process(pid, rd.name):
+        rd.remove()
+        return LabStatus(rd.name, pid, "dead", **common)
+    qemu_status = _probe_status(rd, probe_timeout)
+    state = "paused" if qemu_status and qemu_status != "running" else "running"
+    return LabStatus(rd.name, pid, state, qemu_status=qemu_status, **common)
+
+
+def _probe_status(rd: RunDir, timeout: float) -> str:
+    """QEMU's run state over a free QMP socket ("" if none answers)."""
+    for sock in rd.qmp_sockets:
+        qmp = QMP(sock, timeout=timeout)
+        try:
+            return qmp.connect().status()
+        except QMPError:
+            continue
+        finally:
+            qmp.close()
+    return ""
+
+
+def _orphan_status(proc: QemuProcess) -> LabStatus:
+    ports = {}
+    accel = ""
+    for i, arg in enumerate(proc.argv[:-1]):
+        if arg == "-netdev":
+            for opt in proc.argv[i + 1].split(","):
+                if opt.startswith("hostfwd=tcp:"):
+                    # hostfwd=tcp:ADDR:PORT-:GPORT
+                    host, _, guest = opt[len("hostfwd=tcp:"):].partition("-")
+                    ports[f"tcp/{guest.rsplit(':', 1)[-1]}"] = int(host.rsplit(":", 1)[-1])
+        elif arg == "-accel":
+            accel = proc.argv[i + 1].split(",")[0]
+    return LabStatus(proc.name, proc.pid, "orphan", proc.run_dir or Path("?"), ports, accel,
+                     _process_start(proc.pid))
+
+
+def _quit_via_qmp(rd: RunDir, timeout: float) -> bool:
+    """Ask QEMU to quit; False if no QMP socket answered."""
+    for sock in rd.qmp_sockets:
+        qmp = QMP(sock, timeout=timeout)
+        try:
+            qmp.connect(timeout=1.0)
+            qmp.execute("quit")
+            return True
+        except QMPError:
+            continue
+        finally:
+            qmp.close()
+    return False
+
+
+def _terminate(pid: int, name: str, grace: float) -> None:
+    """Give ``pid`` ``grace`` seconds to end, then SIGTERM, then SIGKILL."""
+    for sig, wait in ((None, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
+        if sig is not None and is_lab_process(pid, name):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+        deadline = time.monotonic() + wait
+        while is_lab_process(pid, name):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return
+    raise HostError(f"QEMU pid {pid} of lab {name!r} survived SIGKILL")
+
+
+def _process_start(pid: int) -> str:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])           # field 22: starttime, in clock ticks since boot
+        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return ""
+    started = btime + ticks / os.sysconf("SC_CLK_TCK")
+    return datetime.fromtimestamp(started, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def _arg_after(argv: list[str], flag: str) -> Path | None:
+    for i, arg in enumerate(argv[:-1]):
+        if arg == flag:
+            return Path(argv[i + 1])
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,50 @@
+"""Log in to SmartOS as root on the serial console, then (optionally) switch to SSH.
+
+The console shows ttymon's ``<nodename> console login:`` prompt, then
+``Password:``; root's shell prompt is ``[root@<host> ~]#``.  Root's bashrc on
+the serial line runs ``measure_terminal`` (``ESC[18t ESC[0c``), which the
+SmartOS console profile answers (:mod:`smartos_lab.smartos.profile`).
+SmartOS's sshd allows root with a key in ``~/.ssh/authorized_keys``
+(smartos-live ``src/etc/ssh/sshd_config``: ``PermitRootLogin yes``,
+``AuthorizedKeysFile .ssh/authorized_keys``); ``/root`` lives in the boot
+ramdisk, so the key is pushed again after every boot.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..machine.shell import ConsoleShell, login
+
+LOGIN_PROMPT = r"login: ?$"
+PASSWORD_PROMPT = r"Password: ?$"
+#: SmartOS root's prompt, or the prompt ConsoleShell.setup() installs (a lab re-attached).
+ROOT_PROMPT = r"(?:\[root@[^\]\r\n]*\]|sl-[0-9a-f]+)# ?$"
+
+
+def login_root(console, *, password: str, timeout: float) -> ConsoleShell:
+    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`."""
+    login(console, user="root", password=password, login_prompt=LOGIN_PROMPT,
+          password_prompt=PASSWORD_PROMPT, shell_prompt=ROOT_PROMPT, timeout=timeout)
+    shell = ConsoleShell(console)
+    shell.setup(timeout=timeout)
+    return shell
+
+
+def open_guest_shell(machine, *, password: str, key_path: Path, timeout: float,
+                     ssh: bool = True, progress: Callable[[str], None] | None = None):
+    """Root shell on a booted SmartOS machine: console first, then SSH if it comes up.
+
+    Returns a :class:`~smartos_lab.machine.guest.GuestShell` (SSH when
+    ``ssh`` and the machine forwards a port named ``ssh``, else the console).
+    """
+    from ..machine.guest import GuestShell
+
+    report = progress or (lambda _msg: None)
+    report("logging in as root on the serial console")
+    guest = GuestShell(login_root(machine.console, password=password, timeout=timeout))
+    port = machine.ports.get("ssh") if ssh else None
+    if port:
+        report(f"enabling SSH (127.0.0.1:{port})")
+        guest.enable_ssh("127.0.0.1", port, "root", Path(key_path), timeout=timeout)
+    return guest

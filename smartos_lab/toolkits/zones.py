@@ -1,0 +1,197 @@
+"""Zones and VMs with vmadm, zoneadm and zlogin (vmadm(8), zlogin(1)).
+
+VMs are addressed by UUID (vmadm accepts nothing else).  Payloads are
+Python dicts: written as JSON to a temporary file in the guest, checked with
+``vmadm validate create -f`` and created with ``vmadm create -f``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CommandFailed, ConfigError, ParseError
+from ..machine.result import CommandResult, CommandRunner
+from ..parsers.vmadm import (VmadmListEntry, VmadmVm, parse_vmadm_get, parse_vmadm_json,
+                             parse_vmadm_list)
+from ..parsers.zones import Zone, parse_zoneadm_list
+from . import _cmd
+
+_FIELD = re.compile(r"[a-z_][a-z0-9_.*]*")
+_CREATED = re.compile(r"Successfully created VM ([0-9a-f-]{36})")
+DEFAULT_LIST_FIELDS = ("uuid", "type", "ram", "state", "alias")
+
+
+@dataclass(frozen=True)
+class ResourceCaps:
+    """The resource controls of a VM that can be changed live (vmadm(8) PROPERTIES)."""
+
+    cpu_cap: int | None              # percent of one CPU (100 = one full CPU); 0/None: no cap
+    max_physical_memory: int | None  # MiB
+    quota: int | None                # GiB of the zone's dataset; 0/None: no quota
+
+
+class Zones:
+    """vmadm / zoneadm / zlogin over a command runner (``lab.zones``)."""
+
+    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):
+        self.runner = runner
+        self.timeout = timeout
+
+    # ---------------------------------------------------------------- listing
+    def list(self, fields: tuple[str, ...] = DEFAULT_LIST_FIELDS, **filters: Any) -> list[VmadmListEntry]:
+        """``vmadm list -o <fields> [key=value ...]``, parsed (one row per VM).
+
+        The table form, not ``-p``: ``-p`` does not escape ``:`` inside values
+        (MACs, IPv6).  Put a field whose values may hold spaces (``alias``) last.
+        """
+        command = _cmd.cmd("vmadm", "list", "-o", _fields(fields), *_filters(filters))
+        out = self._ok(command).stdout
+        return parse_vmadm_list(out) if out.strip() else []
+
+    def lookup(self, *, fields: tuple[str, ...] = (), **filters: Any) -> list[VmadmVm]:
+        """``vmadm lookup -j [-o fields] [key=value ...]``: the matching VM objects."""
+        args = ["vmadm", "lookup", "-j"]
+        if fields:
+            args += ["-o", _fields(fields)]
+        parsed = parse_vmadm_json(self._ok(_cmd.cmd(*args, *_filters(filters))).stdout)
+        if not isinstance(parsed, list):
+            raise ParseError("vmadm lookup -j", "expected a JSON array")
+        return parsed
+
+    def get(self, uuid: str) -> VmadmVm:
+        """``vmadm get <uuid>``: the VM object (every key in ``.raw``)."""
+        return parse_vmadm_get(self._ok(_cmd.cmd("vmadm", "get", _cmd.uuid(uuid))).stdout)
+
+    def zoneadm_list(self) -> list[Zone]:
+        """``zoneadm list -cp``: every configured zone, parsed."""
+        return parse_zoneadm_list(self._ok("zoneadm list -cp").stdout)
+
+    # ---------------------------------------------------------------- lifecycle
+    def validate(self, payload: dict) -> str:
+        """``vmadm validate create -f``; returns the VALID line or raises ConfigError."""
+        with _PayloadFile(self, payload) as path:
+            result = _cmd.run(self.runner, _cmd.cmd("vmadm", "validate", "create", "-f", path),
+                              self.timeout)
+        text = (result.stdout + result.stderr).strip()
+        if result.exit_status != 0:
+            raise ConfigError(f"vmadm rejected the payload: {text}")
+        return text
+
+    def create(self, payload: dict, *, validate: bool = True, timeout: float = 600.0) -> str:
+        """Create a VM from ``payload`` (validated first); returns its UUID."""
+        if not isinstance(payload, dict) or "brand" not in payload:
+            raise ConfigError("a vmadm payload is a dict with at least 'brand'")
+        if validate:
+            self.validate(payload)
+        with _PayloadFile(self, payload) as path:
+            result = _cmd.run_ok(self.runner, _cmd.cmd("vmadm", "create", "-f", path), timeout)
+        match = _CREATED.search(result.stdout + "\n" + result.stderr)
+        if not match:
+            raise ParseError("vmadm create", "no 'Successfully created VM <uuid>' line",
+                             line=(result.stdout + result.stderr).strip()[-200:])
+        return match.group(1)
+
+    def start(self, uuid: str) -> None:
+        self._ok(_cmd.cmd("vmadm", "start", _cmd.uuid(uuid)))
+
+    def stop(self, uuid: str, *, force: bool = False, timeout: float = 300.0) -> None:
+        """Graceful stop (``-F``: forced).  vmadm itself halts after its own timer."""
+        self._ok(_cmd.cmd("vmadm", "stop", _cmd.uuid(uuid), "-F" if force else None), timeout)
+
+    def reboot(self, uuid: str, *, force: bool = False, timeout: float = 300.0) -> None:
+        self._ok(_cmd.cmd("vmadm", "reboot", _cmd.uuid(uuid), "-F" if force else None), timeout)
+
+    def delete(self, uuid: str, *, timeout: float = 300.0) -> None:
+        self._ok(_cmd.cmd("vmadm", "delete", _cmd.uuid(uuid)), timeout)
+
+    def update(self, uuid: str, **properties: Any) -> None:
+        """``vmadm update <uuid> key=value ...`` (simple properties only)."""
+        if not properties:
+            raise ConfigError("vmadm update needs at least one property")
+        for key in properties:
+            if not _FIELD.fullmatch(key):
+                raise ConfigError(f"invalid vmadm property name {key!r}")
+        self._ok(_cmd.cmd("vmadm", "update", _cmd.uuid(uuid),
+                          *_cmd.key_values(properties, "property")))
+
+    # ---------------------------------------------------------------- resource caps
+    def caps(self, uuid: str) -> ResourceCaps:
+        vm = self.get(uuid)
+        return ResourceCaps(_int_or_none(vm.raw.get("cpu_cap")), vm.max_physical_memory, vm.quota)
+
+    def set_caps(self, uuid: str, *, cpu_cap: int | None = None,
+                 max_physical_memory: int | None = None, quota: int | None = None) -> ResourceCaps:
+        """Change CPU cap (%), memory cap (MiB) and/or quota (GiB) live; returns the new caps."""
+        changes = {k: v for k, v in (("cpu_cap", cpu_cap),
+                                     ("max_physical_memory", max_physical_memory),
+                                     ("quota", quota)) if v is not None}
+        for key, value in changes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
+        self.update(uuid, **changes)
+        return self.caps(uuid)
+
+    # ---------------------------------------------------------------- zlogin
+    def zlogin(self, uuid: str, command: str, *, timeout: float = 60.0) -> CommandResult:
+        """Run ``command`` in the zone; the result carries the command's own exit status.
+
+        zlogin hands its argument to the zone's shell, so ``command`` is shell
+        text (pipes and redirections happen inside the zone); it reaches
+        zlogin as a single quoted argument.  Newlines are refused (join
+        commands with ``;``).
+        """
+        _cmd.no_control(command, "zlogin command")
+        return _cmd.run(self.runner, _cmd.cmd("zlogin", _cmd.uuid(uuid), command), timeout)
+
+    # ---------------------------------------------------------------- internals
+    def _ok(self, command: str, timeout: float | None = None) -> CommandResult:
+        return _cmd.run_ok(self.runner, command, timeout or self.timeout)
+
+
+class _PayloadFile:
+    """A payload written to a private temporary file in the guest, removed afterwards."""
+
+    def __init__(self, zones: Zones, payload: dict):
+        self.zones = zones
+        try:
+            self.text = json.dumps(payload, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"payload is not JSON-serialisable: {exc}") from None
+        self.path = _cmd.temp_path("smartos-lab-payload", ".json")
+
+    def __enter__(self) -> str:
+        _cmd.write_file(self.zones.runner, self.path, self.text, self.zones.timeout)
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            _cmd.run(self.zones.runner, _cmd.cmd("rm", "-f", self.path), self.zones.timeout)
+        except CommandFailed:
+            pass
+
+
+def _fields(fields: tuple[str, ...] | list[str]) -> str:
+    for f in fields:
+        if not _FIELD.fullmatch(f):
+            raise ConfigError(f"invalid vmadm field name {f!r}")
+    if not fields:
+        raise ConfigError("at least one field is needed")
+    return ",".join(fields)
+
+
+def _filters(filters: dict[str, Any]) -> list[str]:
+    for key in filters:
+        if not _FIELD.fullmatch(key):
+            raise ConfigError(f"invalid vmadm filter field {key!r}")
+    return list(_cmd.key_values(filters, "filter"))
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ParseError("vmadm get", f"expected an integer, got {value!r}") from None

@@ -1,0 +1,62 @@
+"""A :class:`smartos_lab.lab.Strategy` for the Linux test guest (a test substrate, not SmartOS).
+
+It lets the tests and benchmarks drive the real :class:`~smartos_lab.lab.Lab`
+facade - launch, attach by name, commands over console and SSH, checkpoints,
+down - on a guest that can be built here.  Nothing in it pretends to be SmartOS.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from smartos_lab.machine.disks import create_blank
+from smartos_lab.machine.guest import GuestShell
+from smartos_lab.machine.shell import ConsoleShell, login
+from smartos_lab.machine.spec import Disk, KernelBoot, MachineSpec, Nic, PortForward
+
+from .build import LOGIN_PROMPT, ensure_test_guest
+
+BOOT_TIMEOUT = 180.0
+DATA_DISK_SIZE = "1G"
+
+
+class TestGuestStrategy:
+    """Boot the test guest with one qcow2 data disk (so checkpoints work) and SSH forwarded."""
+
+    __test__ = False
+    name = "test-guest"
+
+    def __init__(self, variant: str = "base", memory_mib: int = 384, ssh: bool = True):
+        self.variant = variant
+        self.memory_mib = memory_mib
+        self.ssh = ssh
+        self.guest = ensure_test_guest(variant)
+
+    def prepare(self, lab, config, progress) -> None:
+        create_blank(lab.disks_dir / "data0.qcow2", DATA_DISK_SIZE, exist_ok=True)
+
+    def spec(self, lab, config, accel: str) -> MachineSpec:
+        g = self.guest
+        forwards = (PortForward(guest_port=22, name="ssh"),) if self.ssh else ()
+        return MachineSpec(
+            name=config.name, memory_mib=self.memory_mib, cpus=1, accel=accel,
+            boot=KernelBoot(g.kernel, g.cmdline, (str(g.initrd),)),
+            disks=(Disk(lab.disks_dir / "data0.qcow2", interface="virtio", id="data0"),),
+            nics=(Nic(model="virtio", forwards=forwards),))
+
+    def console_factory(self):
+        return None
+
+    def boot(self, machine, lab, config, progress) -> str:
+        progress("waiting for the test guest's login prompt")
+        machine.console.expect_exact(LOGIN_PROMPT, timeout=BOOT_TIMEOUT, idle_timeout=BOOT_TIMEOUT / 2)
+        return "ready"
+
+    def login(self, machine, lab, config, progress) -> GuestShell:
+        login(machine.console, user="root", password=self.guest.root_password, timeout=60)
+        shell = ConsoleShell(machine.console)
+        shell.setup()
+        guest = GuestShell(shell)
+        port = machine.ports.get("ssh")
+        if port:
+            guest.enable_ssh("127.0.0.1", port, "root", lab.ssh_key, timeout=60)
+        return guest

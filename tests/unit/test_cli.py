@@ -1,0 +1,57 @@
+"""The smartos-lab command line (no VM: ps on an empty run root, down errors, doctor)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smartos_lab import cli
+
+
+def test_no_command_prints_help_and_returns_2(capsys):
+    assert cli.main([]) == 2
+    assert "ps" in capsys.readouterr().out
+
+
+def test_every_registered_command_has_help(capsys):
+    for command in cli.COMMANDS:
+        with pytest.raises(SystemExit) as exc:
+            cli.main([command.name, "--help"])
+        assert exc.value.code == 0
+        assert command.help in capsys.readouterr().out
+
+
+def test_ps_with_no_labs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
+    assert cli.main(["ps"]) == 0
+    assert "no labs running" in capsys.readouterr().out
+
+
+def test_ps_json_is_a_list(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
+    assert cli.main(["ps", "--json"]) == 0
+    labs = json.loads(capsys.readouterr().out)
+    assert isinstance(labs, list)
+    assert all(lab["state"] == "orphan" for lab in labs)    # only orphans of other sessions
+
+
+def test_down_an_unknown_lab_is_an_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
+    assert cli.main(["down", "ghost"]) == 1
+    assert "no lab named 'ghost'" in capsys.readouterr().err
+
+
+def test_down_needs_a_name_or_all(capsys):
+    assert cli.main(["down"]) == 2
+    assert cli.main(["down", "x", "--all"]) == 2
+
+
+def test_down_rejects_an_invalid_name(capsys):
+    assert cli.main(["down", "../etc"]) == 1
+    assert "invalid lab name" in capsys.readouterr().err
+
+
+def test_doctor_json_exit_code_follows_required_checks(capsys):
+    rc = cli.main(["doctor", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == (0 if data["ok"] else 1)

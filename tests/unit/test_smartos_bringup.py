@@ -1,0 +1,114 @@
+"""SmartOSStrategy's host side: what a lab directory holds before the first boot (no QEMU run)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from smartos_lab.errors import ConfigError
+from smartos_lab.lab import LabConfig, LabDir
+from smartos_lab.machine.spec import DiskBoot, KernelBoot
+from smartos_lab.smartos.bringup import SmartOSStrategy, describe, hostname_for
+from smartos_lab.smartos.milestones import Milestone
+
+from .test_smartos_boot import _tiny_usb_image, needs_tools
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def build_folder(tmp_path):
+    """A researcher's build output: output/platform-<TS>/ with unix and boot_archive."""
+    pdir = tmp_path / "output" / "platform-20250724T001011Z"
+    for rel in ("i86pc/kernel/amd64/unix", "i86pc/amd64/boot_archive"):
+        (pdir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pdir / rel).write_bytes(b"x")
+    return pdir
+
+
+def test_a_build_folder_gets_a_direct_boot_with_answers_password_and_zones_disk(tmp_path, build_folder):
+    lab = LabDir("lab1", tmp_path / "labs")
+    config = LabConfig(name="lab1", image=str(build_folder), boot="auto", memory_mib=2048)
+    strategy = SmartOSStrategy()
+    strategy.prepare(lab, config, progress=lambda _m: None)
+    assert config.boot == "direct"
+    assert mode(lab.file("root.password")) == 0o600
+    assert mode(lab.file("answers.json")) == 0o600
+    answers = json.loads(lab.file("answers.json").read_text())
+    assert answers["root_password"] == lab.file("root.password").read_text().strip()
+    assert answers["hostname"] == "lab1"
+    assert (lab.disks_dir / "zones0.qcow2").is_file()
+
+    spec = strategy.spec(lab, config, "tcg")
+    assert isinstance(spec.boot, KernelBoot)
+    assert spec.boot.kernel.as_posix().endswith("/pi/platform/i86pc/kernel/amd64/unix")
+    assert spec.boot.modules[-1] == f"{lab.file('answers.json')} type=file name=answers.json"
+    assert [d.path for d in spec.disks] == [lab.disks_dir / "zones0.qcow2"]
+
+
+def test_preparing_again_keeps_the_password(tmp_path, build_folder):
+    lab = LabDir("lab1", tmp_path / "labs")
+    config = LabConfig(name="lab1", image=str(build_folder), memory_mib=2048)
+    SmartOSStrategy().prepare(lab, config, progress=lambda _m: None)
+    first = lab.file("root.password").read_text()
+    SmartOSStrategy().prepare(lab, config, progress=lambda _m: None)
+    assert lab.file("root.password").read_text() == first
+
+
+def test_kernel_flags_go_to_a_direct_boot_and_are_refused_for_a_usb_boot(tmp_path, build_folder):
+    lab = LabDir("lab1", tmp_path / "labs")
+    config = LabConfig(name="lab1", image=str(build_folder), memory_mib=2048, kernel_args="-kv")
+    strategy = SmartOSStrategy()
+    strategy.prepare(lab, config, progress=lambda _m: None)
+    assert strategy.spec(lab, config, "kvm").boot.cmdline.startswith("-kv -B smartos=true,")
+    config.boot = "usb"
+    with pytest.raises(ConfigError, match="direct boot"):
+        strategy.spec(lab, config, "kvm")
+
+
+@needs_tools
+def test_a_usb_image_gets_a_private_configured_copy_and_a_disk_boot(tmp_path):
+    image = tmp_path / "smartos.img"
+    _tiny_usb_image(image)
+    lab = LabDir("lab1", tmp_path / "labs")
+    config = LabConfig(name="lab1", image=str(image), boot="auto", memory_mib=2048)
+    strategy = SmartOSStrategy()
+    strategy.prepare(lab, config, progress=lambda _m: None)
+    assert config.boot == "usb"
+    assert mode(lab.file("usb.img")) == 0o600
+    spec = strategy.spec(lab, config, "tcg")
+    assert isinstance(spec.boot, DiskBoot)
+    assert spec.disks[0].path == lab.file("usb.img")
+
+
+def test_an_iso_is_refused_with_what_to_use_instead(tmp_path):
+    iso = tmp_path / "smartos.iso"
+    with open(iso, "wb") as f:
+        f.truncate(0x9000)
+        f.seek(0x8001)
+        f.write(b"CD001")
+    config = LabConfig(name="lab1", image=str(iso), boot="auto")
+    with pytest.raises(ConfigError, match="USB image or the platform tarball"):
+        SmartOSStrategy().prepare(LabDir("lab1", tmp_path / "labs"), config, progress=lambda _m: None)
+
+
+def test_lab_names_become_valid_hostnames():
+    assert hostname_for("lab1") == "lab1"
+    assert hostname_for("my_lab.2") == "my-lab-2"
+    assert hostname_for("__") == "smartos"
+
+
+def test_milestones_read_as_progress_lines():
+    assert describe(Milestone("setup:Storage", 12.4)) == "setup: Storage  [12 s]"
+    assert describe(Milestone("answered:admin_ip", 3, "dhcp")) == "typed answer for admin_ip: dhcp  [3 s]"
+    assert describe(Milestone("var_dataset", 90)).startswith("setup: copying /var")
+
+
+def test_the_kernel_milestone_shows_the_platform_version():
+    m = Milestone("kernel", 40, "SunOS Release 5.11 Version joyent_20250724T001011Z 64-bit")
+    assert describe(m) == "kernel started (joyent_20250724T001011Z)  [40 s]"
