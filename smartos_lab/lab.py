@@ -338,15 +338,22 @@ class Lab:
         """Save the whole running lab (RAM and disks) as ``name``; returns seconds taken."""
         return self.machine.checkpoint(name)
 
-    def restore(self, name: str = "checkpoint") -> float:
-        """Return the lab to checkpoint ``name``; the shell is usable again afterwards."""
-        reset = getattr(self.shell, "before_restore", None)
-        if reset:
-            reset()
+    def restore(self, name: str = "checkpoint", timeout: float = 60.0) -> float:
+        """Return the lab to checkpoint ``name``; returns seconds the restore took.
+
+        The guest's TCP state jumps back too, so SSH is reconnected and the
+        console shell resynchronised before this returns.
+        """
+        ssh = getattr(self.shell, "ssh", None)
+        reconnect = ssh is not None and ssh.connected
+        if reconnect:
+            ssh.close()
         seconds = self.machine.restore(name)
-        after = getattr(self.shell, "after_restore", None)
-        if after:
-            after()
+        console = getattr(self.shell, "console", None)
+        if console is not None:
+            console.run("true", timeout=timeout)
+        if reconnect:
+            ssh.connect(timeout=timeout)
         return seconds
 
     def checkpoints(self) -> list:

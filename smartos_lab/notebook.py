@@ -365,7 +365,7 @@ class Step:
             result = runner.run(self.check, timeout=self.timeout)
         except CommandTimeout:
             return CheckOutcome(False, f"Not yet: the check did not finish within "
-                                       f"{self.timeout:.0f} s ({self.check})", self.hint)
+                                       f"{self.timeout:g} s ({self.check})", self.hint)
         if result.exit_status == 0:
             return CheckOutcome(True, self.success or f"Done: {self.title}", result=result)
         message = self.failure or f"Not yet: the check `{self.check}` exited with status " \

@@ -7,13 +7,17 @@ SmartOS console profile answers (:mod:`smartos_lab.smartos.profile`).
 SmartOS's sshd allows root with a key in ``~/.ssh/authorized_keys``
 (smartos-live ``src/etc/ssh/sshd_config``: ``PermitRootLogin yes``,
 ``AuthorizedKeysFile .ssh/authorized_keys``); ``/root`` lives in the boot
-ramdisk, so the key is pushed again after every boot.
+ramdisk, so the key is pushed again after every boot.  If SSH does not come
+up (no network in the guest), the lab keeps working over the console.
+The prompt comes from root's ``.bashrc`` (``[user@host dir]`` then ``#``).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
+from ..errors import TransportError
 from ..machine.shell import ConsoleShell, login
 
 LOGIN_PROMPT = r"login: ?$"
@@ -23,7 +27,13 @@ ROOT_PROMPT = r"(?:\[root@[^\]\r\n]*\]|sl-[0-9a-f]+)# ?$"
 
 
 def login_root(console, *, password: str, timeout: float) -> ConsoleShell:
-    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`."""
+    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`.
+
+    When the console already shows a waiting login prompt (the boot watcher
+    stops right after it), the user name is typed at once.
+    """
+    if re.search(LOGIN_PROMPT, console.tail(200)) and console.nothing_follows(0.2):
+        console.sendline("root")
     login(console, user="root", password=password, login_prompt=LOGIN_PROMPT,
           password_prompt=PASSWORD_PROMPT, shell_prompt=ROOT_PROMPT, timeout=timeout)
     shell = ConsoleShell(console)
@@ -46,5 +56,8 @@ def open_guest_shell(machine, *, password: str, key_path: Path, timeout: float,
     port = machine.ports.get("ssh") if ssh else None
     if port:
         report(f"enabling SSH (127.0.0.1:{port})")
-        guest.enable_ssh("127.0.0.1", port, "root", Path(key_path), timeout=timeout)
+        try:
+            guest.enable_ssh("127.0.0.1", port, "root", Path(key_path), timeout=timeout)
+        except TransportError as err:
+            report(f"SSH did not come up, using the serial console: {err}")
     return guest

@@ -185,10 +185,15 @@ class SelfHealingDemo:
         return {leaf.name: leaf.checksum_errors or 0 for leaf in root.leaves()}
 
     def _checksum(self) -> str:
-        out = self._run(_cmd.cmd("cksum", self._file)).stdout.split()
-        if len(out) < 2 or not out[0].isdigit():
-            raise ParseError("cksum", "expected '<crc> <size> <file>'", line=" ".join(out))
-        return f"{out[0]} {out[1]}"
+        """A checksum of the data file: ``digest -a sha256`` (illumos), ``sha256sum``
+        (Linux, busybox) or POSIX ``cksum``, whichever the guest has."""
+        f = _cmd.q(self._file)
+        out = self._run(f"if command -v digest >/dev/null 2>&1; then digest -a sha256 {f}; "
+                        f"elif command -v sha256sum >/dev/null 2>&1; then sha256sum {f}; "
+                        f"else cksum {f}; fi").stdout.split()
+        if not out or not out[0].isalnum():
+            raise ParseError("checksum", "expected a checksum first", line=" ".join(out)[:200])
+        return out[0]
 
     def _run(self, command: str):
         return _cmd.run_ok(self.zfs.runner, command, self.timeout)

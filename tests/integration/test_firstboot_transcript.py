@@ -20,6 +20,7 @@ from smartos_lab.errors import ConsoleClosed, GuestPanic, SetupError
 from smartos_lab.machine.console import Console
 from smartos_lab.smartos.answers import SetupAnswers
 from smartos_lab.smartos.boot import BootTimeouts
+from smartos_lab.smartos.login import login_root
 from smartos_lab.smartos.milestones import FirstBootWatcher
 from smartos_lab.smartos.profile import SMARTOS_PROFILE
 from smartos_lab.smartos.prompts import PromptDriver
@@ -191,3 +192,14 @@ def test_console_ending_before_setup_finished_is_not_taken_for_a_reboot(replay):
     r.proc.kill()
     with pytest.raises(ConsoleClosed):
         FirstBootWatcher(timeouts=FAST).watch(r.console)
+
+
+def test_after_the_boot_root_logs_in_answering_measure_terminal_and_gets_a_shell(replay):
+    r = replay("root_login")
+    assert FirstBootWatcher(timeouts=FAST).watch(r.console).reached == "login"
+    shell = login_root(r.console, password="s3cret-Passw0rd", timeout=20)
+    result = shell.run("echo $PS1; echo hello from the substrate shell")
+    assert result.ok
+    assert result.stdout.splitlines()[-1] == "hello from the substrate shell"
+    assert r.mismatch() is None                 # user, password and terminal size reply were right
+    assert "s3cret-Passw0rd" not in r.console.tail(100000)

@@ -13,10 +13,12 @@ import socket
 import subprocess
 import termios
 import threading
+import time
 
 import pytest
 
-from smartos_lab.errors import CommandFailed, CommandTimeout, ConsoleTimeout, LoginFailed
+from smartos_lab.errors import (CommandFailed, CommandTimeout, ConsoleClosed, ConsoleTimeout,
+                                GuestPanic, LoginFailed)
 from smartos_lab.machine.console import Console
 from smartos_lab.machine.shell import ConsoleShell, Frame, login, normalise_output
 
@@ -202,7 +204,9 @@ class ScriptedGetty:
                 if not user:
                     self.sock.sendall(b"\r\ntestguest login: ")
                     continue
-                self.sock.sendall(b"Password: ")
+                for piece in (b"Pass", b"word", b":", b" "):    # as a slow guest prints it
+                    self.sock.sendall(piece)
+                    time.sleep(0.05)
                 if self._readline() == self.password.encode() and user == b"root":
                     self.sock.sendall(b"\r\nLast login: Mon Nov 27 12:00\r\ntestguest:~# ")
                     return
@@ -247,6 +251,22 @@ def test_login_times_out_when_no_prompt_ever_comes(getty_pair):
     with pytest.raises(ConsoleTimeout) as exc:
         login(console, password="x", timeout=1)
     assert "no shell prompt" in str(exc.value)
+
+
+def test_login_reports_a_panic_instead_of_waiting(getty_pair):
+    console, b = getty_pair
+    b.sendall(b"testguest login: ")
+    time.sleep(0.3)
+    b.sendall(b"\r\n[    3.1] Kernel panic - not syncing: Attempted to kill init!\r\n")
+    with pytest.raises(GuestPanic):
+        login(console, password="x", timeout=10)
+
+
+def test_login_reports_a_closed_console(getty_pair):
+    console, b = getty_pair
+    b.close()
+    with pytest.raises(ConsoleClosed):
+        login(console, password="x", timeout=10)
 
 
 def test_login_on_a_real_shell_prompt_just_returns(pty_console):
