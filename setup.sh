@@ -42,6 +42,11 @@ case "${1:-}" in
         install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
         python_env "test,notebook"
         python3 -m tests.guest.build --variant base
+        # OpenZFS for the zfs test guest: headers + zfs-dkms from Debian contrib (root; minutes once)
+        if [ "$(id -u)" -ne 0 ]; then
+            sudo env "PATH=$PATH" "PYTHONPATH=$PWD" python3 -c \
+                'from tests.guest.zfs import ensure_zfs_build_deps; ensure_zfs_build_deps()'
+        fi
         python3 -m tests.guest.build --variant zfs
         exec python3 -m pytest "${@:2}"
         ;;

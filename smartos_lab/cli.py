@@ -108,7 +108,8 @@ def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disks", type=int, default=1, help="zones pool disks (default 1)")
     p.add_argument("--disk-size", help="size of each zones disk (default: sized from RAM)")
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
-    p.add_argument("--boot", choices=("auto", "usb", "direct"), default="auto")
+    p.add_argument("--boot", choices=("auto", "usb", "direct"),
+                   help="boot path (default: auto for a new lab, unchanged for an existing one)")
     p.add_argument("--kernel-args", default="", help="extra kernel flags, e.g. -k for kmdb (direct boot)")
     p.add_argument("--hostname", default="")
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from . import paths
 from .errors import ConfigError, LabError, LabNotFound
@@ -29,6 +29,10 @@ from .machine.qemu import QemuMachine
 from .machine.result import CommandResult
 from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
+
+if TYPE_CHECKING:
+    from .machine.accel import AccelChoice
+    from .machine.console import Console
 
 Progress = Callable[[str], None]
 
@@ -198,7 +202,7 @@ class Lab:
     def up(cls, name: str = "smartos", image: str | Path | None = None, *,
            release: str | None = None, memory: int | str = "4G", cpus: int = 2,
            disks: int = 1, disk_size: int | str | None = None, accel: str = "auto",
-           boot: str = "auto", kernel_args: str = "", hostname: str = "",
+           boot: str | None = None, kernel_args: str = "", hostname: str = "",
            strategy: Strategy | None = None, progress: bool | Progress = True,
            labs_root: Path | None = None) -> "Lab":
         """Return the lab ``name``, booted, set up and logged in.
@@ -206,9 +210,10 @@ class Lab:
         A running lab of that name is attached to (its console and SSH are
         reconnected; the arguments are ignored).  A stopped lab boots again
         with its saved disks and settings (``image`` may name a new platform,
-        e.g. a freshly built kernel).  A new lab needs ``image`` (a SmartOS
-        USB image, ISO, platform tgz or build folder) or ``release``
-        (downloaded and cached; ``"latest"`` or a timestamp).
+        e.g. a freshly built kernel; ``boot`` and ``kernel_args`` may change).
+        A new lab needs ``image`` (a SmartOS USB image, platform tgz or build
+        folder) or ``release`` (downloaded and cached; ``"latest"`` or a
+        timestamp).  ``boot``: ``"auto"`` (default), ``"usb"`` or ``"direct"``.
         """
         report = _progress(progress)
         lab_dir = LabDir(name, labs_root)
@@ -226,12 +231,14 @@ class Lab:
                 config.release = release
             if kernel_args:
                 config.kernel_args = kernel_args
+            if boot is not None:
+                config.boot = boot
         else:
             config = LabConfig(
                 name=name, strategy=(strat.name if strat else "smartos"),
                 image=str(Path(image).expanduser().resolve()) if image else "",
                 release=release or ("" if image else "latest"),
-                boot=boot, memory_mib=_mib(memory), cpus=_positive(cpus, "cpus"),
+                boot=boot or "auto", memory_mib=_mib(memory), cpus=_positive(cpus, "cpus"),
                 disk_count=_positive(disks, "disks"),
                 disk_size=parse_size(disk_size) if disk_size else 0,
                 accel=accel, kernel_args=kernel_args, hostname=hostname)
@@ -269,6 +276,7 @@ class Lab:
         except BaseException:
             machine.detach()
             raise
+        report(f"lab {config.name} is ready")
         return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
                    strategy=strat, progress=report)
 
@@ -346,6 +354,7 @@ class Lab:
         """
         ssh = getattr(self.shell, "ssh", None)
         reconnect = ssh is not None and ssh.connected
+        self.machine.console.clear_crash()      # a panic or kmdb stop is what restore undoes
         if reconnect:
             ssh.close()
         seconds = self.machine.restore(name)
@@ -368,8 +377,14 @@ class Lab:
         return self.config.name
 
     @property
-    def console(self):
+    def console(self) -> "Console":
+        """The serial console (:class:`~smartos_lab.machine.console.Console`)."""
         return self.machine.console
+
+    @property
+    def accel(self) -> "AccelChoice":
+        """The accelerator this lab runs under, and why."""
+        return self.machine.accel
 
     @property
     def qmp(self):

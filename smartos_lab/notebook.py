@@ -8,7 +8,8 @@ only when a widget is built, and each helper falls back to plain text.
 * :class:`Step` / :class:`Exercise` -- a lab exercise in the style of Instruqt and
   Katacoda: each step has instructions, a ``check`` (a shell command run in the
   lab: exit 0 passes), a ``solution`` that can be shown, and ``solve`` to fast-forward.
-* :func:`table` -- rows of dataclasses, dicts or tuples as an HTML/text table.
+* :func:`table` -- rows of dataclasses, dicts or tuples as an HTML/text table;
+  :func:`figure_image` -- a toolkit plot as an image.
 * :func:`console_widget`, :func:`checkpoint_buttons` -- the live serial console,
   and saving/restoring a "known good" lab in one click.
 * :func:`find_image` / :func:`require_image` -- the SmartOS image a notebook boots.
@@ -21,7 +22,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -66,8 +67,8 @@ No SmartOS image for this notebook.  Notebooks 01-06 boot a real SmartOS; give t
     or a build's output/platform-<TS>/ folder), then restart the notebook kernel;
   * put it in the cache:  smartos-lab images add /path/to/file   (offline workshops), or
     ImageCache().add(path) from Python (see 00-start-here.ipynb);
-  * download the latest release (about 350 MB, needs Internet): ImageCache().fetch("latest")
-    in 00-start-here.ipynb.
+  * download the latest release (needs Internet; the USB image is about 1.9 GB once
+    decompressed): ImageCache().fetch("latest") in 00-start-here.ipynb.
 
 An ISO cannot be used (its console cannot be moved to the serial port); take the USB
 image or the platform tarball of the same release."""
@@ -115,6 +116,37 @@ def require_image(env: Mapping[str, str] | None = None, cache=None) -> NotebookI
     if image is None:
         raise ImageError(NO_IMAGE_HELP)
     return image
+
+
+# ============================================================================ published examples
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+@dataclass(frozen=True)
+class PublishedExample:
+    """Real command output as published in illumos/SmartOS documentation (``tests/fixtures``)."""
+
+    source: str             # where it was published
+    command: str            # the command that printed it
+    text: str               # the output, verbatim
+
+    def __str__(self) -> str:
+        return f"$ {self.command}\n{self.text}\n(source: {self.source})"
+
+
+def published_example(relpath: str) -> PublishedExample:
+    """``tests/fixtures/<relpath>`` of a source checkout, without its header lines."""
+    path = FIXTURES / relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: published examples come with a source "
+                                "checkout of smartos-lab (tests/fixtures)")
+    lines = path.read_text().splitlines(keepends=True)
+    meta: dict[str, str] = {}
+    while lines and lines[0].startswith("# ") and ":" in lines[0]:
+        key, _, value = lines.pop(0)[2:].partition(":")
+        meta.setdefault(key.strip(), value.strip())
+    return PublishedExample(meta.get("source", "?"), meta.get("command", "?"), "".join(lines))
 
 
 # ============================================================================ boot progress
@@ -294,6 +326,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def figure_image(fig, *, dpi: int = 100):
+    """A matplotlib Figure as an ``IPython.display.Image`` (shown as a cell's last value).
+
+    The toolkit's plots are pyplot-free Figures, which Jupyter would show only as text.
+    """
+    from IPython.display import Image
+
+    from .toolkits.plots import to_png
+    return Image(data=to_png(fig, dpi=dpi), format="png")
+
+
 # ============================================================================ exercises
 
 
@@ -368,8 +411,8 @@ class Step:
                                        f"{self.timeout:g} s ({self.check})", self.hint)
         if result.exit_status == 0:
             return CheckOutcome(True, self.success or f"Done: {self.title}", result=result)
-        message = self.failure or f"Not yet: the check `{self.check}` exited with status " \
-                                  f"{result.exit_status}."
+        message = self.failure or (f"Not yet: the check `{self.check}` exited with status "
+                                   f"{result.exit_status}.")
         output = _last_lines(result.stdout + result.stderr, OUTPUT_LINES)
         if output:
             message += "\n" + output
@@ -428,12 +471,18 @@ class Exercise:
         return self._step(index).solution_text()
 
     def solve(self, index: int) -> list[SolveReport]:
-        """Fast-forward to the end of step ``index``: every step up to it that does not
-        pass yet is solved, in order; stops at the first step whose solution fails."""
+        """Fast-forward to the end of step ``index``.
+
+        Nothing is run when step ``index`` passes already.  Otherwise every step
+        up to it is solved in order, except those recorded as passed and those
+        whose check passes now; it stops at the first step whose solution fails.
+        """
         reports: list[SolveReport] = []
         self._step(index)
+        if self.check(index).passed:
+            return reports
         for i in range(index + 1):
-            if self.check(i).passed:
+            if i in self.passed or (i < index and self.check(i).passed):
                 continue
             report = self.steps[i].solve(self.runner)
             reports.append(report)

@@ -15,6 +15,7 @@ Carriage returns are left alone; callers decide how to treat ``\\r``.
 from __future__ import annotations
 
 import re
+from collections import deque
 
 # Alternatives tried in order at each position.  ``open`` ones match an
 # escape sequence that has started but not ended at the end of the text.
@@ -52,9 +53,8 @@ class AnsiStripper:
         """Strip ``chunk``; an escape sequence still open at its end is held back."""
         text = self._pending + chunk
         self._pending = ""
-        last = None
-        for last in _SEQUENCE_RE.finditer(text):
-            pass
+        found = deque(_SEQUENCE_RE.finditer(text), maxlen=1)     # the last sequence only
+        last = found[0] if found else None
         if last is not None and last.lastgroup and last.lastgroup.startswith("open_"):
             if last.end() - last.start() <= MAX_PENDING:
                 self._pending = last.group()

@@ -23,6 +23,7 @@ log path (the log itself is written by QEMU's ``logfile=``).
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import os
 import re
@@ -99,9 +100,19 @@ class _Crash:
 RAW_LIMIT = 1 << 20         # raw bytes kept in the ring
 TEXT_LIMIT = 1 << 20        # stripped characters kept for tail()/text_since()
 QUEUE_LIMIT = 8 << 20       # unread characters kept for expect before the oldest are dropped
-SCAN_OVERLAP = 512          # characters of old text re-scanned with each new chunk
+SCAN_OVERLAP = 160          # characters of old text re-scanned with each new chunk (> any crash pattern)
 CRASH_TEXT_LIMIT = 16384
 EXIT_PROBE_GRACE = 2.0      # after EOF, how long QEMU may take to be seen as exited
+
+
+@functools.lru_cache(maxsize=16)
+def _crash_regexes(profile: ConsoleProfile) -> tuple[tuple[type[GuestError], re.Pattern[str]], ...]:
+    """A profile's crash patterns, compiled (searched one by one: literal prefixes keep that fast)."""
+    return tuple((kind, re.compile(p, re.MULTILINE))
+                 for kind, patterns in ((GuestPanic, profile.panic_patterns),
+                                        (GuestDebugger, profile.debugger_patterns),
+                                        (GuestHalted, profile.halt_patterns))
+                 for p in patterns)
 
 
 class _ConsoleSpawn(SpawnBase):
@@ -145,11 +156,12 @@ class Console:
         self._expect_lock = threading.Lock()
         self._raw = bytearray()
         self._raw_total = 0
-        self._text = ""
-        self._text_base = 0                 # absolute offset of self._text[0]
+        self._chunks: list[str] = []        # stripped text kept, joined lazily (_text())
+        self._text_len = 0
+        self._text_base = 0                 # absolute offset of the first kept character
+        self._scan_tail = ""                # end of the text already scanned for crashes
         self._queue: deque[str] = deque()
         self._queued = 0
-        self._dropped = 0
         self._last_output = time.monotonic()
         self._eof = False
         self._closing = False
@@ -171,7 +183,10 @@ class Console:
     @classmethod
     def connect_unix(cls, path: str | os.PathLike, *, log_path=None, exit_probe=None,
                      profile: ConsoleProfile | None = None, timeout: float = 10.0) -> "Console":
-        """Connect to a unix stream socket (QEMU ``-chardev socket,server=on``), retrying until ``timeout``."""
+        """Connect to a unix stream socket (QEMU ``-chardev socket,server=on``).
+
+        Retries until ``timeout``; raises the ``exit_probe``'s error when QEMU is gone.
+        """
         deadline = time.monotonic() + timeout
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -182,7 +197,7 @@ class Console:
                 sock.close()
                 exited = exit_probe() if exit_probe else None
                 if exited is not None:
-                    raise exited
+                    raise exited from None
                 if time.monotonic() >= deadline:
                     raise ConsoleClosed(f"cannot connect to the console socket {path} "
                                         f"within {timeout:g} s: {err}", log_path=_str(log_path)) from None
@@ -279,6 +294,7 @@ class Console:
     def _on_bytes(self, data: bytes) -> None:
         profile = self.profile
         if profile.answer_queries:
+            self._responder.rows, self._responder.cols = profile.rows, profile.cols
             reply = self._responder.feed(data)
             if reply:
                 try:
@@ -304,30 +320,49 @@ class Console:
 
     def _append_text(self, text: str) -> None:
         """Under the lock: keep, queue and crash-scan a new piece of stripped text."""
-        self._text += text
-        if len(self._text) > 2 * TEXT_LIMIT:
-            cut = len(self._text) - TEXT_LIMIT
-            self._text = self._text[cut:]
+        self._chunks.append(text)
+        self._text_len += len(text)
+        if self._text_len > 2 * TEXT_LIMIT:
+            cut = self._text_len - TEXT_LIMIT
+            self._chunks = [self._text()[cut:]]
+            self._text_len -= cut
             self._text_base += cut
         self._queue.append(text)
         self._queued += len(text)
-        while self._queued > QUEUE_LIMIT and len(self._queue) > 1:
-            old = self._queue.popleft()
-            self._queued -= len(old)
-            self._dropped += len(old)
+        if self._queued > QUEUE_LIMIT:
+            log.warning("%s: nobody reads the console; dropping the oldest unread text", self.name)
+            while self._queued > QUEUE_LIMIT // 2 and len(self._queue) > 1:
+                self._queued -= len(self._queue.popleft())
+        window = self._scan_tail + text
+        self._scan_tail = window[-SCAN_OVERLAP:]
         if self._crash is None:
-            self._scan_for_crash(max(0, len(self._text) - len(text) - SCAN_OVERLAP))
+            self._scan_for_crash(window, self._text_base + self._text_len - len(window))
 
-    def _scan_for_crash(self, pos: int) -> None:
-        profile = self.profile
-        for kind, patterns in ((GuestPanic, profile.panic_patterns),
-                               (GuestDebugger, profile.debugger_patterns),
-                               (GuestHalted, profile.halt_patterns)):
-            for pattern in patterns:
-                m = re.compile(pattern, re.MULTILINE).search(self._text, pos)
-                if m and self._text_base + m.end() > self._scan_floor:
-                    line_start = self._text.rfind("\n", 0, m.start()) + 1
-                    self._crash = _Crash(kind, self._text_base + line_start, time.monotonic())
+    def _text(self) -> str:
+        """Under the lock: all kept text as one string."""
+        if len(self._chunks) > 1:
+            self._chunks = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    def _last(self, n: int) -> str:
+        """Under the lock: the last ``n`` kept characters (joins only the chunks needed)."""
+        if n <= 0:
+            return ""
+        parts, got = [], 0
+        for chunk in reversed(self._chunks):
+            parts.append(chunk)
+            got += len(chunk)
+            if got >= n:
+                break
+        return "".join(reversed(parts))[-n:]
+
+    def _scan_for_crash(self, window: str, offset: int) -> None:
+        """Search the new text plus the end of the old (``window``, starting at ``offset``)."""
+        for kind, regex in _crash_regexes(self.profile):
+            for m in regex.finditer(window):
+                if offset + m.end() > self._scan_floor:
+                    line_start = window.rfind("\n", 0, m.start()) + 1
+                    self._crash = _Crash(kind, offset + line_start, time.monotonic())
                     return
 
     # --- listeners ----------------------------------------------------------------
@@ -343,17 +378,17 @@ class Console:
     def tail(self, chars: int = 4000) -> str:
         """The last ``chars`` characters of stripped console text."""
         with self._cond:
-            return self._text[-chars:] if chars > 0 else ""
+            return self._last(chars)
 
     def mark(self) -> int:
         """A position in the console text, for :meth:`text_since`."""
         with self._cond:
-            return self._text_base + len(self._text)
+            return self._text_base + self._text_len
 
     def text_since(self, mark: int) -> str:
         """Stripped text received since ``mark`` (what is still kept of it)."""
         with self._cond:
-            return self._text[max(0, mark - self._text_base):]
+            return self._last(self._text_base + self._text_len - max(mark, self._text_base))
 
     def raw_tail(self, size: int = 65536) -> bytes:
         """The last ``size`` raw bytes read from the stream."""
@@ -390,15 +425,16 @@ class Console:
         """Acknowledge a recorded crash (e.g. to type into kmdb); scanning resumes after it."""
         with self._cond:
             self._crash = None
-            self._scan_floor = self._text_base + len(self._text)
+            self._scan_floor = self._text_base + self._text_len
 
     def _crash_error(self) -> GuestError:
         """Under the lock: the error for the recorded crash, with the text after it."""
         crash = self._crash
         start = max(0, crash.start - self._text_base)
-        text = self._text[start:start + CRASH_TEXT_LIMIT]
+        kept = self._text()
+        text = kept[start:start + CRASH_TEXT_LIMIT]
         first = text.strip().splitlines()[0] if text.strip() else ""
-        tail, log_path = self._text[-4000:], self.log_path
+        tail, log_path = kept[-4000:], self.log_path
         if crash.kind is GuestPanic:
             return GuestPanic(f"guest kernel panic: {first}", panic=text, tail=tail, log_path=log_path)
         if crash.kind is GuestDebugger:
@@ -480,7 +516,7 @@ class Console:
         console output at all arrived for that long.  Both raise
         :class:`ConsoleTimeout`.  Crashes and end of stream raise their errors.
         """
-        pats = patterns if isinstance(patterns, list) else [patterns]
+        pats = list(patterns) if isinstance(patterns, (list, tuple)) else [patterns]
         return self._expect(lambda: self._spawn.expect(pats, timeout=timeout,
                                                        searchwindowsize=searchwindowsize),
                             pats, timeout, idle_timeout, searchwindowsize)

@@ -22,7 +22,8 @@ Via = Literal["console", "ssh"]
 #: Largest file moved over the serial console (it is slow: ~KB/s to tens of KB/s).
 CONSOLE_COPY_LIMIT = 256 << 10
 _PRINTF_BYTES = 768             # bytes per typed printf line (at most ~3 KB escaped: under the tty limit)
-_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.,:/=+@")  # no "-": a leading one is an option
+# bytes typed as themselves; no "-" (a leading one would be taken for an option)
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.,:/=+@")
 
 
 class GuestShell:

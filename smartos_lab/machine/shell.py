@@ -38,6 +38,7 @@ import itertools
 import re
 import secrets
 import shlex
+import threading
 import time
 from dataclasses import dataclass
 
@@ -168,6 +169,7 @@ class ConsoleShell:
         self.prompt = f"sl-{self.nonce}# "
         self._seq = itertools.count(1)
         self._ready = False
+        self._lock = threading.RLock()          # one command at a time on the console
 
     def _frame(self) -> Frame:
         return Frame(f"{self.nonce}_{next(self._seq)}")
@@ -179,10 +181,14 @@ class ConsoleShell:
         follows the previous one: while a shell edits lines (raw tty mode),
         text typed ahead would bypass the tty's line handling.
         """
+        with self._lock:
+            self._setup(timeout)
+
+    def _setup(self, timeout: float) -> None:
         c = self.console
         deadline = time.monotonic() + timeout
         c.wait_quiet(0.3, timeout=min(3.0, timeout))    # let the prompt (and its queries) finish
-        prompt_re = re.compile(re.escape(self.prompt) + "$")
+        prompt_re = re.compile(re.escape(self.prompt))     # the echoed PS1= line has it split by quotes
         for line in (f"stty -echo; PS1='sl-''{self.nonce}# '; PS2=''; unset PROMPT_COMMAND",
                      "bind 'set enable-bracketed-paste off' 2>/dev/null; "
                      "set +o vi +o emacs 2>/dev/null; true"):
@@ -210,12 +216,20 @@ class ConsoleShell:
                                  tail=err.tail, log_path=err.log_path) from None
 
     def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        """Run ``command`` and return its merged output and exit status.
+        """Run ``command``; return its exit status and output (stdout and stderr
+        merged, ANSI-stripped, ``\r\n`` -> ``\n``: see the module docstring).
 
         After ``timeout`` s the command is interrupted with ^C, the shell is
         resynchronised and :class:`CommandTimeout` is raised (``.output``
-        holds what the command printed so far); the next ``run`` works.
+        holds what the command printed so far); the next ``run`` works.  When
+        the shell does not come back after three ^C, CommandTimeout says so
+        and the next ``run`` first tries :meth:`setup` again.
+        Commands from several threads run one after the other.
         """
+        with self._lock:
+            return self._run(command, timeout)
+
+    def _run(self, command: str, timeout: float) -> CommandResult:
         if not self._ready:
             self.setup()
         frame = self._frame()

@@ -72,11 +72,14 @@ class BootTimeouts:
     answer_delay: float = 0.1
 
     @classmethod
-    def for_accel(cls, accel: str) -> "BootTimeouts":
-        """Generous caps for ``kvm``; ``tcg`` (full emulation) gets :data:`TCG_SLOWDOWN` times more."""
+    def for_accel(cls, accel: str, scale: float = 1.0) -> "BootTimeouts":
+        """Generous caps for ``kvm``; ``tcg`` (full emulation) gets :data:`TCG_SLOWDOWN` times
+        more; ``scale`` multiplies every limit (for slow or busy hosts)."""
         if accel not in ("kvm", "tcg"):
             raise ConfigError(f"unknown accelerator {accel!r}: use 'kvm' or 'tcg'")
-        f = 1.0 if accel == "kvm" else TCG_SLOWDOWN
+        if not scale > 0:
+            raise ConfigError(f"timeout scale must be positive, got {scale!r}")
+        f = (1.0 if accel == "kvm" else TCG_SLOWDOWN) * scale
         return cls(idle=240.0 * f, first_boot=1800.0 * f, boot=900.0 * f, login=120.0 * f,
                    answer_delay=0.1 if accel == "kvm" else 0.3)
 
@@ -267,7 +270,8 @@ def usb_boot_spec(name: str, *, usb_image: Path, zones_disks: Sequence[Path], ac
     ``zones`` pool because of its ``SMARTOSBOOT`` label
     (``smartos_prompt_config.sh:754-774``), whatever its interface.
     """
-    usb = Disk(path=Path(usb_image), interface=usb_interface, format="raw", id="usbkey")
+    fmt = "qcow2" if Path(usb_image).suffix == ".qcow2" else "raw"
+    usb = Disk(path=Path(usb_image), interface=usb_interface, format=fmt, id="usbkey")
     return MachineSpec(boot=DiskBoot(), disks=(usb,) + _zones(zones_disks),
                        **_common(name, accel=accel, memory_mib=memory_mib, cpus=cpus,
                                  ssh_host_port=ssh_host_port, nic_model=nic_model))

@@ -13,13 +13,14 @@
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError
-from ..machine.disks import create_blank
+from ..machine.disks import create_blank, create_overlay
 from .answers import SetupAnswers, generate_root_password, read_secret, write_secret
 from .boot import (BootTimeouts, direct_boot_spec, prepare_usb_image, usb_boot_spec,
                    zones_disk_size)
@@ -31,8 +32,9 @@ Progress = Callable[[str], None]
 
 PASSWORD_FILE = "root.password"
 ANSWERS_FILE = "answers.json"
-SSH_KEY_FILE = "id_ed25519"
+SSH_KEY_FILE = "ssh_key"   # LabDir.ssh_key: smartos-lab ssh uses it
 USB_COPY = "usb.img"
+USB_OVERLAY = "usb.qcow2"
 PLATFORM_DIR = "pi"
 
 _STEP_TEXT = {
@@ -70,6 +72,16 @@ def describe(m: Milestone) -> str:
     return f"{text}  [{m.seen_at:.0f} s]"
 
 
+def timeouts_for(machine) -> BootTimeouts:
+    """Timeouts for ``machine``'s accelerator, times ``$SMARTOS_LAB_TIMEOUT_SCALE`` if set."""
+    raw = os.environ.get("SMARTOS_LAB_TIMEOUT_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise ConfigError(f"SMARTOS_LAB_TIMEOUT_SCALE={raw!r} is not a number") from None
+    return BootTimeouts.for_accel(machine.accel.accel, scale)
+
+
 def hostname_for(name: str) -> str:
     """A valid host name from a lab name (``my_lab.1`` -> ``my-lab-1``)."""
     host = re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-")[:63].strip("-")
@@ -93,18 +105,24 @@ class SmartOSStrategy:
         boot = self._boot_path(config)
         if boot == "usb":
             image = self._usb_source(config, progress)
-            copy = lab.file(USB_COPY)
+            copy, overlay = lab.file(USB_COPY), lab.file(USB_OVERLAY)
             if config.extra.get("usb_source") not in (None, str(image)):
                 copy.unlink(missing_ok=True)        # a different image: start from a fresh copy
-            progress(f"preparing the lab's copy of {image.name}")
-            prepare_usb_image(image, copy, answers_json=answers.to_json())
+                overlay.unlink(missing_ok=True)
+            if not (copy.exists() and overlay.exists()):
+                progress(f"preparing the lab's copy of {image.name}")
+                overlay.unlink(missing_ok=True)     # an overlay must never outlive its base's edit
+                prepare_usb_image(image, copy, answers_json=answers.to_json())
+                # The guest writes to a qcow2 overlay over the edited copy, so checkpoints
+                # (qcow2 internal snapshots) cover the USB disk too.
+                create_overlay(copy, overlay)
             config.extra["usb_source"] = str(image)
         else:
             pf = self._platform(lab, config, progress)
             config.extra["unix"], config.extra["boot_archive"] = str(pf.unix), str(pf.boot_archive)
             if pf.version:
                 config.release = config.release or pf.version
-        config.boot = boot
+        config.extra["boot_path"] = boot          # config.boot keeps what the user asked for
         size = config.disk_size or zones_disk_size(config.memory_mib)
         for i in range(config.disk_count):
             create_blank(lab.disks_dir / f"zones{i}.qcow2", size, exist_ok=True)
@@ -165,11 +183,11 @@ class SmartOSStrategy:
     # -- 2. machine --------------------------------------------------------------
     def spec(self, lab, config, accel: str):
         disks = [lab.disks_dir / f"zones{i}.qcow2" for i in range(config.disk_count)]
-        if config.boot == "usb":
+        if config.extra.get("boot_path", config.boot) == "usb":
             if config.kernel_args:
                 raise ConfigError("kernel_args need a direct boot (boot='direct' with a platform "
                                   "tarball or build folder); the USB image boots via its loader")
-            return usb_boot_spec(config.name, usb_image=lab.file(USB_COPY), zones_disks=disks,
+            return usb_boot_spec(config.name, usb_image=lab.file(USB_OVERLAY), zones_disks=disks,
                                  accel=accel, memory_mib=config.memory_mib, cpus=config.cpus)
         return direct_boot_spec(config.name, unix=Path(config.extra["unix"]),
                                 boot_archive=Path(config.extra["boot_archive"]),
@@ -182,7 +200,7 @@ class SmartOSStrategy:
 
     # -- 3. boot -------------------------------------------------------------------
     def boot(self, machine, lab, config, progress: Progress) -> str:
-        timeouts = BootTimeouts.for_accel(machine.accel.accel)
+        timeouts = timeouts_for(machine)
         if self._watcher is None:
             answers = self._answers(config, read_secret(lab.file(PASSWORD_FILE)))
             driver = PromptDriver(answers, answer_delay=timeouts.answer_delay)
@@ -204,7 +222,7 @@ class SmartOSStrategy:
     # -- 4. login -------------------------------------------------------------------
     def login(self, machine, lab, config, progress: Progress):
         from .login import open_guest_shell
-        timeouts = BootTimeouts.for_accel(machine.accel.accel)
+        timeouts = timeouts_for(machine)
         return open_guest_shell(machine, password=read_secret(lab.file(PASSWORD_FILE)),
                                 key_path=lab.file(SSH_KEY_FILE), timeout=timeouts.login,
                                 progress=progress)

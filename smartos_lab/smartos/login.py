@@ -13,7 +13,6 @@ The prompt comes from root's ``.bashrc`` (``[user@host dir]`` then ``#``).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -27,13 +26,7 @@ ROOT_PROMPT = r"(?:\[root@[^\]\r\n]*\]|sl-[0-9a-f]+)# ?$"
 
 
 def login_root(console, *, password: str, timeout: float) -> ConsoleShell:
-    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`.
-
-    When the console already shows a waiting login prompt (the boot watcher
-    stops right after it), the user name is typed at once.
-    """
-    if re.search(LOGIN_PROMPT, console.tail(200)) and console.nothing_follows(0.2):
-        console.sendline("root")
+    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`."""
     login(console, user="root", password=password, login_prompt=LOGIN_PROMPT,
           password_prompt=PASSWORD_PROMPT, shell_prompt=ROOT_PROMPT, timeout=timeout)
     shell = ConsoleShell(console)

@@ -46,6 +46,7 @@ from .boot import BootTimeouts
 from .prompts import PROMPTS, PromptDriver, SetupPrompt
 
 SCRIPT = "smartos_prompt_config.sh"
+PROMPT_SETTLE = 0.2         # a prompt counts once the console is quiet after it for this long
 HEADERS = ("Triton", "Networking - Admin", "Networking - Continued", "Networking", "Storage",
            "Self-booting", "Pkgsrc Tools", "System Configuration", "Verify Configuration")
 
@@ -224,8 +225,9 @@ class FirstBootWatcher:
         return BootOutcome(reached, list(self.milestones), self.setup_ran, self.platform_version)
 
     def _on_prompt(self, console, prompt: SetupPrompt, m, since_kernel: list[str]) -> None:
-        if not console.nothing_follows(0.2):
-            return                              # more text follows: not waiting at this prompt
+        console.wait_quiet(PROMPT_SETTLE, timeout=2.0)
+        if not console.tail(len(m.after) + 1).endswith(m.after):
+            return                              # more text followed: setup is not waiting here
         screen = m.before[-3000:] + m.after
         if self.driver is None:
             where = f"{SCRIPT}:{prompt.line}"

@@ -10,7 +10,7 @@ from .dtrace import DTrace, DTraceResult, Interval
 from .images import Images
 from .oneliners import ONE_LINERS, OneLiner
 from .selfheal import SelfHealingDemo, SelfHealingReport
-from .sysinfo import HostSummary, Sysinfo
+from .sysinfo import HostSummary, SysInfo
 from .vms import GuestVirt, HostVirt, NestedSupport, Vms, bhyve_payload, kvm_payload, nested_support
 from .zfs import Zfs
 from .zones import ResourceCaps, Zones
@@ -18,6 +18,6 @@ from .zones import ResourceCaps, Zones
 __all__ = [
     "DTrace", "DTraceResult", "GuestVirt", "HostSummary", "HostVirt", "Images", "Interval",
     "NestedSupport", "ONE_LINERS", "OneLiner", "ResourceCaps", "SelfHealingDemo",
-    "SelfHealingReport", "Sysinfo", "Vms", "Zfs", "Zones", "bhyve_payload", "kvm_payload",
+    "SelfHealingReport", "SysInfo", "Vms", "Zfs", "Zones", "bhyve_payload", "kvm_payload",
     "nested_support",
 ]

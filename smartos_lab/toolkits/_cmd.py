@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..errors import ConfigError
 from ..machine.result import CommandResult, CommandRunner

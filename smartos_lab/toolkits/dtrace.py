@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import ConfigError, DTraceError
 from ..machine.result import CommandRunner
@@ -138,7 +138,8 @@ class DTrace:
         base = _cmd.temp_path("smartos-lab-dtrace")
         script_path, out_path = base + ".d", base + ".out"
         _cmd.write_file(self.runner, script_path, program, self.timeout)
-        inner = f"{self.command(program, path=script_path)} > {_cmd.q(out_path)} 2>&1 & echo $!"
+        inner = (f"{self.command(program, path=script_path)} < /dev/null > {_cmd.q(out_path)} "
+                 "2>&1 & echo $!")
         started = _cmd.run_ok(self.runner, _cmd.cmd("sh", "-c", inner), self.timeout)
         pid = _pid(started.stdout)
         parser = DTraceStreamParser()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
@@ -155,7 +155,7 @@ def _merged_histogram(agg: Aggregation, key: tuple | str | None) -> Histogram:
 class _Node:
     name: str
     value: int = 0
-    children: dict[str, "_Node"] = field(default_factory=dict)
+    children: dict[str, _Node] = field(default_factory=dict)
 
 
 def stack_tree(agg: Aggregation, *, keep_offsets: bool = False) -> _Node:
@@ -243,16 +243,18 @@ class LivePlot:
 
     ``render(history)`` gets the list of intervals seen so far and returns a
     Figure; each update replaces the previous image in place
-    (``IPython.display.display(..., display_id=True)``).  ``display`` can be
-    passed in (tests, or an ``ipywidgets.Output``'s context).
+    (``IPython.display.display(..., display_id=True)``).  With ``output`` (an
+    ``ipywidgets.Output``) the image lives inside that widget.  ``display``
+    replaces IPython's display function (tests).
     """
 
     def __init__(self, render: Callable[[list], Figure], *, keep: int | None = 60,
-                 display: Callable | None = None):
+                 output=None, display: Callable | None = None):
         self.render = render
         self.keep = keep
         self.history: list = []
         self.updates = 0
+        self._output = output
         self._display = display
         self._handle = None
 
@@ -265,7 +267,11 @@ class LivePlot:
         image = _ipython_image(png)
         if self._handle is None:
             show = self._display or _ipython_display
-            self._handle = show(image, display_id=True)
+            if self._output is not None:
+                with self._output:
+                    self._handle = show(image, display_id=True)
+            else:
+                self._handle = show(image, display_id=True)
         else:
             self._handle.update(image)
         self.updates += 1

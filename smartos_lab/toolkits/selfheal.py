@@ -51,8 +51,10 @@ class SelfHealingReport:
 
     @property
     def errors_detected(self) -> int:
-        return max(self.checksum_errors_after_scrub.get(self.corrupted, 0),
-                   self.checksum_errors_after_read.get(self.corrupted, 0))
+        """CKSUM errors counted on the corrupted side (after the read, or after the scrub)."""
+        name = leaf_name(self.corrupted)
+        return max(self.checksum_errors_after_scrub.get(name, 0),
+                   self.checksum_errors_after_read.get(name, 0))
 
     @property
     def healed(self) -> bool:
@@ -178,7 +180,8 @@ class SelfHealingDemo:
 
     # ------------------------------------------------------------------ helpers
     def checksum_errors(self) -> dict[str, int]:
-        """``CKSUM`` per leaf device of the pool, from ``zpool status``."""
+        """``CKSUM`` per leaf device of the pool, from ``zpool status`` (keyed as it prints
+        them: ``vdb1`` for ``/dev/vdb1``, ``c1t1d0`` for ``c1t1d0``)."""
         root = self.zfs.status(self.pool).root
         if root is None:
             raise ParseError("zpool status", f"no config table for pool {self.pool!r}")
@@ -226,6 +229,11 @@ def corrupt_image_region(image: str | os.PathLike, offset: int, length: int) -> 
             remaining -= chunk
         f.flush()
         os.fsync(f.fileno())
+
+
+def leaf_name(device: str) -> str:
+    """The name ``zpool status`` shows for a vdev given as a path or disk name."""
+    return device.rsplit("/", 1)[-1]
 
 
 def _raw(device: str) -> str:

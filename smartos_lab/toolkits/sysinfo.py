@@ -1,7 +1,7 @@
 """Hardware and health of the SmartOS host (``lab.sysinfo``).
 
 ``sysinfo`` (JSON), ``diskinfo -H -p``, ``dladm show-phys -p -o``,
-``dladm show-vnic -p -o`` and ``svcs -x``, parsed; :meth:`Sysinfo.summary`
+``dladm show-vnic -p -o`` and ``svcs -x``, parsed; :meth:`SysInfo.summary`
 puts the essentials in one object for a notebook.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class HostSummary:
         return "\n".join(lines)
 
 
-class Sysinfo:
+class SysInfo:
     """sysinfo, diskinfo, dladm and svcs over a command runner."""
 
     def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):

@@ -265,10 +265,19 @@ _DEVICE_PROBE = "for p in " + " ".join(_DEVICES) + '; do [ -e "$p" ] && echo "$p
 class Vms:
     """Hardware VMs (brands ``kvm`` and ``bhyve``) in a SmartOS lab."""
 
-    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0, zones: Zones | None = None):
+    def __init__(self, runner: CommandRunner, *, accel: Any = None, timeout: float = 120.0,
+                 zones: Zones | None = None):
         self.runner = runner
+        self.accel = accel            # the lab's AccelChoice (host side of the question)
         self.timeout = timeout
         self.zones = zones or Zones(runner, timeout=timeout)
+
+    def nested_support(self, host: HostVirt | None = None) -> NestedSupport:
+        """Can this lab run KVM-brand or bhyve guests, judged from the host (see
+        :func:`nested_support`); :meth:`capability` asks SmartOS itself."""
+        if self.accel is None:
+            raise ConfigError("this Vms toolkit was made without the lab's accelerator choice")
+        return nested_support(self.accel, host)
 
     def capability(self) -> GuestVirt:
         """Read ``sysinfo`` and the device nodes in the guest."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import CommandTimeout, ConfigError, ParseError
 from ..parsers.zfs import (ZfsDataset, ZfsProperty, canonical, parse_zfs_get, parse_zfs_list)
@@ -16,6 +17,9 @@ from ..parsers.zfs import converter as zfs_converter
 from ..parsers.zpool import ScanStatus, ZpoolListEntry, ZpoolStatus, parse_zpool_list, parse_zpool_status
 from ..machine.result import CommandResult, CommandRunner
 from . import _cmd
+
+if TYPE_CHECKING:
+    from .selfheal import SelfHealingDemo
 
 LAYOUTS = ("stripe", "mirror", "raidz", "raidz1", "raidz2", "raidz3")
 POOL_FIELDS = ("name", "size", "allocated", "free", "capacity", "dedupratio", "health")
@@ -280,7 +284,7 @@ class Zfs:
         return self._ok(self.send_receive_command(snapshot, target, incremental_from=incremental_from,
                                                   force=force), timeout)
 
-    def self_healing_demo(self, devices: tuple[str, str], **options: Any):
+    def self_healing_demo(self, devices: tuple[str, str], **options: Any) -> "SelfHealingDemo":
         """A :class:`~smartos_lab.toolkits.selfheal.SelfHealingDemo` on this toolkit."""
         from .selfheal import SelfHealingDemo
 

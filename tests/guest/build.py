@@ -50,7 +50,7 @@ from .errors import GuestBuildError
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 1            # bump when the build steps change in a way the key can't see
+RECIPE_VERSION = 2            # bump when the build steps change in a way the key can't see
 VARIANTS = ("base", "zfs")
 ROOT_PASSWORD = "lab"
 DEFAULT_CMDLINE = "console=ttyS0,115200 panic=0 quiet loglevel=3"
@@ -129,7 +129,7 @@ def _resolve_inputs(variant: str) -> dict:
     return inputs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _package_inputs(variant: str) -> dict:
     """Package versions (apt-cache is slow here: asked once per process and variant)."""
     kernel, *userland = debs.candidates([debs.guest_kernel_name(), *USERLAND_PACKAGES])
@@ -222,8 +222,9 @@ def _build(inputs: dict, out: Path) -> None:
 
     for path in sorted(ROOTFS_DIR.rglob("*")):      # last: the recipe's own files win
         if path.is_file():
-            mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            image.add_file("/" + str(path.relative_to(ROOTFS_DIR)), path.read_bytes(), mode)
+            rel = str(path.relative_to(ROOTFS_DIR))
+            mode = 0o755 if rel == "init" or os.access(path, os.X_OK) else 0o644
+            image.add_file("/" + rel, path.read_bytes(), mode)
 
     shutil.copyfile(vmlinuz, out / "vmlinuz")
     image.write_gzip(out / "initrd.img")

@@ -79,7 +79,7 @@ def direct_depends(name: str) -> list[str]:
     """Names in the ``Depends:`` of the candidate version of ``name`` (first alternative)."""
     out = subprocess.run(["apt-cache", "depends", "--no-recommends", "--no-suggests",
                           "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", name],
-                         capture_output=True, text=True, timeout=120).stdout
+                         check=False, capture_output=True, text=True, timeout=120).stdout
     names, in_alternatives = [], False
     for line in out.splitlines():
         m = re.match(r"\s+(\|?)Depends: <?([^>\s]+)>?", line)
@@ -94,7 +94,7 @@ def direct_depends(name: str) -> list[str]:
 def installed_version(name: str) -> str | None:
     """The installed version of ``name``, or None."""
     proc = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status} ${Version}", name],
-                          capture_output=True, text=True)
+                          check=False, capture_output=True, text=True)
     status, _, version = proc.stdout.strip().partition(" ")
     return version if proc.returncode == 0 and status == "installed" else None
 
@@ -121,8 +121,8 @@ def download_and_extract(packages: list[Package], workdir: Path, root: Path) -> 
 
 
 def _candidate_versions(names: list[str]) -> dict[str, str | None]:
-    proc = subprocess.run(["apt-cache", "policy", *names], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(["apt-cache", "policy", *names], check=False,
+                          capture_output=True, text=True, timeout=120)
     found = re.findall(r"^(\S+):\n\s+Installed:.*\n\s+Candidate:\s+(\S+)", proc.stdout,
                        re.MULTILINE)
     return {name: (None if version == "(none)" else version) for name, version in found}
@@ -131,7 +131,7 @@ def _candidate_versions(names: list[str]) -> dict[str, str | None]:
 def run(argv: list[str], *, cwd: Path | None = None, timeout: float = 120,
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+        proc = subprocess.run(argv, check=False, cwd=cwd, capture_output=True, text=True,
                               timeout=timeout, env=env)
     except FileNotFoundError as exc:
         raise GuestBuildError(f"{argv[0]} not found: the test guest is built on Debian") from exc

@@ -38,8 +38,8 @@ def _ldd(binary: Path, lib_dirs: list[Path]) -> list[tuple[str, str | None]]:
     env = dict(os.environ)
     if lib_dirs:
         env["LD_LIBRARY_PATH"] = ":".join(str(d) for d in lib_dirs)
-    proc = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, env=env,
-                          timeout=60)
+    proc = subprocess.run(["ldd", str(binary)], check=False, capture_output=True, text=True,
+                          env=env, timeout=60)
     if "not a dynamic executable" in proc.stdout + proc.stderr:
         return []
     if proc.returncode != 0:

@@ -16,7 +16,7 @@ def qemu_argv(guest: TestGuest, *, ssh_port: int | None = None, disks: tuple[Pat
         "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
         "-kernel", str(guest.kernel), "-initrd", str(guest.initrd),
         "-append", cmdline or guest.cmdline,
-        "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
+        "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile=",   # no iPXE ROM
         "-device", "virtio-rng-pci",
     ]
     for i, disk in enumerate(disks):

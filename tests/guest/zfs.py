@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from . import debs
@@ -96,7 +95,8 @@ def _dkms_zfs_version() -> str:
         raise GuestBuildError("zfs-dkms is not installed: call ensure_zfs_build_deps() first")
     upstream = re.sub(r"^\d+:", "", installed).rsplit("-", 1)[0]
     if not (Path("/usr/src") / f"zfs-{upstream}").is_dir():
-        raise GuestBuildError(f"zfs-dkms {installed} installed but /usr/src/zfs-{upstream} is missing")
+        raise GuestBuildError(f"zfs-dkms {installed} is installed "
+                              f"but /usr/src/zfs-{upstream} is missing")
     return upstream
 
 

@@ -26,7 +26,8 @@ BOOT_TIMEOUT = 120       # seconds to the login prompt under TCG (measured: a fe
 class ConsoleGuest:
     """A test guest under QEMU/TCG, driven over its serial console with pexpect."""
 
-    def __init__(self, guest: TestGuest, *, disks: tuple[Path, ...] = (), cmdline: str | None = None):
+    def __init__(self, guest: TestGuest, *, disks: tuple[Path, ...] = (),
+                 cmdline: str | None = None):
         self.guest = guest
         self.ssh_port = free_tcp_port()
         argv = qemu_argv(guest, ssh_port=self.ssh_port, disks=disks, cmdline=cmdline)

@@ -181,15 +181,18 @@ def test_press_any_key_to_reboot_raises_guest_halted(pair):
         console.expect("login: ", timeout=10)
 
 
-def test_a_cleared_crash_is_not_reported_again(pair):
+def test_a_cleared_crash_is_not_reported_again_but_a_new_one_is(pair):
     console, peer = pair
     peer.write("Welcome to kmdb\r\n[0]> ")
     with pytest.raises(GuestDebugger):
         console.expect("never", timeout=5)
     console.clear_crash()
-    peer.write("::status\r\ndebugging live kernel\r\n[0]> ")
+    peer.write("::status\r\ndebugging live kernel\r\n")
     assert console.expect("debugging live kernel", timeout=5)
     assert console.crash is None
+    peer.write("[0]> ")                             # kmdb's next prompt
+    with pytest.raises(GuestDebugger):
+        console.expect("never", timeout=5)
 
 
 def test_end_of_stream_raises_console_closed(pair):

@@ -19,7 +19,8 @@ from smartos_lab.errors import CommandTimeout, ImageError
 from smartos_lab.machine.result import CommandResult
 from smartos_lab.notebook import (CheckpointActions, Exercise, PrintSteps, Step, StepDisplay,
                                   StepLog, checkpoint_buttons, console_text, console_widget,
-                                  find_image, in_notebook, require_image, step_display, table)
+                                  figure_image, find_image, in_notebook, published_example,
+                                  require_image, step_display, table)
 
 
 class LocalShell:
@@ -134,6 +135,26 @@ def test_exercise_solve_fast_forwards_every_unsolved_step_up_to_the_one_asked(sh
     assert exercise.progress() == "3/3 steps done"
 
 
+def test_exercise_solve_does_nothing_when_the_step_already_passes(sh, tmp_path):
+    (tmp_path / "pool" / "ds").mkdir(parents=True)
+    (tmp_path / "pool" / "ds" / "f").touch()
+    exercise = Exercise("zfs", _three_steps(), sh)
+    assert exercise.solve(2) == []
+    assert sh.commands == ["test -f pool/ds/f"]
+
+
+def test_exercise_solve_skips_steps_recorded_as_passed_even_if_undone_since(sh, tmp_path):
+    steps = [Step("stop", "", check="test -f stopped", solution="touch stopped"),
+             Step("start", "", check="test -f started", solution="touch started")]
+    exercise = Exercise("zone", steps, sh)
+    (tmp_path / "stopped").touch()
+    assert exercise.check(0).passed
+    (tmp_path / "stopped").unlink()               # starting again undoes "stopped"
+    reports = exercise.solve(1)
+    assert [r.results[0].command for r in reports] == ["touch started"]
+    assert exercise.passed == {0, 1}
+
+
 def test_exercise_solve_stops_at_a_step_whose_solution_fails(sh):
     steps = _three_steps()
     steps[1] = Step("dataset", "", check="test -d pool/ds", solution="exit 7")
@@ -141,7 +162,7 @@ def test_exercise_solve_stops_at_a_step_whose_solution_fails(sh):
     reports = exercise.solve(2)
     assert len(reports) == 2 and not reports[-1].outcome.passed
     assert exercise.passed == {0}
-    assert not any("pool/ds/f" in c for c in sh.commands)
+    assert not any(c.startswith("touch pool/ds/f") for c in sh.commands)   # step 2 not solved
 
 
 def test_exercise_check_records_and_forgets_passes(sh, tmp_path):
@@ -290,6 +311,35 @@ def test_no_image_anywhere_explains_what_to_do(tmp_path):
     assert "smartos-lab images add" in str(err.value)
 
 
+def test_an_iso_named_by_smartos_lab_image_is_refused(tmp_path):
+    iso = tmp_path / "smartos.iso"
+    iso.write_bytes(b"\0" * 0x8001 + b"CD001" + b"\0" * 64)
+    with pytest.raises(ImageError, match="is an ISO"):
+        find_image({"SMARTOS_LAB_IMAGE": str(iso)}, EmptyCache())
+
+
+class ListedCache:
+    def __init__(self, images):
+        self.images = images
+
+    def list(self):
+        return self.images
+
+
+def test_the_newest_bootable_cached_image_is_chosen(tmp_path):
+    from smartos_lab.images.cache import CachedImage
+    files = {}
+    for name in ("new.iso", "old.tgz", "gone.img"):
+        files[name] = tmp_path / name
+        files[name].write_bytes(b"x")
+    files["gone.img"].unlink()
+    cached = [CachedImage("iso", "20250202T000000Z", files["new.iso"], 1, None, False, "x"),
+              CachedImage("usb", "20250201T000000Z", files["gone.img"], 1, None, False, "x"),
+              CachedImage("platform", "20250101T000000Z", files["old.tgz"], 1, None, False, "x")]
+    image = find_image({}, ListedCache(cached))
+    assert (image.path, image.kind, image.source) == (files["old.tgz"], "platform", "cache")
+
+
 def test_an_empty_real_cache_has_no_image(tmp_path):
     from smartos_lab.images.cache import ImageCache
     assert find_image({}, ImageCache(tmp_path / "images")) is None
@@ -331,7 +381,7 @@ class _Gone:
 def test_console_widget_shows_the_tail_and_follows_new_output(console_lab):
     lab, guest = console_lab
     box = console_widget(lab, follow_interval=0.0)
-    refresh, follow = box.children[0].children
+    _refresh, follow = box.children[0].children
     view = box.children[1]
     assert "SunOS login:" in view.value
     follow.value = True
@@ -392,3 +442,25 @@ def test_exercise_widget_has_check_show_and_solve_buttons_that_work(sh, tmp_path
     solve.click()
     assert (tmp_path / "pool").is_dir() and exercise.passed == {0}
     assert "1/3 steps done" in box.children[0].value
+
+
+# ---------------------------------------------------------------- published examples and figures
+
+def test_published_example_is_the_fixture_output_with_its_source():
+    example = published_example("panic/sysadv1_x86_halt_d.txt")
+    assert example.source.startswith("github:illumos/illumos-docbooks")
+    assert example.command == "halt -d"
+    assert example.text.startswith("4ay 30 15:35:15") and "# source" not in example.text
+    assert str(example).startswith("$ halt -d\n")
+
+
+def test_a_missing_published_example_says_where_they_come_from():
+    with pytest.raises(FileNotFoundError, match="tests/fixtures"):
+        published_example("nope/none.txt")
+
+
+def test_figure_image_is_a_png():
+    from matplotlib.figure import Figure
+    fig = Figure()
+    fig.add_subplot().plot([1, 2])
+    assert figure_image(fig).data.startswith(b"\x89PNG")

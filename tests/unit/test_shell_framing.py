@@ -17,10 +17,13 @@ import time
 
 import pytest
 
-from smartos_lab.errors import (CommandFailed, CommandTimeout, ConsoleClosed, ConsoleTimeout,
-                                GuestPanic, LoginFailed)
+from smartos_lab.errors import (CommandFailed, CommandTimeout, ConfigError, ConsoleClosed,
+                                ConsoleTimeout, GuestPanic, LoginFailed, TransportError)
 from smartos_lab.machine.console import Console
+from smartos_lab.machine.guest import GuestShell
+from smartos_lab.machine.result import CommandRunner
 from smartos_lab.machine.shell import ConsoleShell, Frame, login, normalise_output
+from smartos_lab.machine.ssh import SSHShell
 
 
 # --- markers -------------------------------------------------------------------------
@@ -158,6 +161,22 @@ def test_a_hanging_command_times_out_and_the_shell_recovers(shell):
 def test_framing_survives_terminal_echo_turned_back_on(shell):
     shell.run("stty echo", timeout=10)
     assert shell.run("echo hi", timeout=10).stdout == "hi\n"
+
+
+def test_guest_shell_without_ssh_runs_on_the_console(shell):
+    guest = GuestShell(shell)
+    assert guest.transport == "console"
+    assert guest.run("echo hi").transport == "console"
+    with pytest.raises(TransportError):
+        guest.run("echo hi", via="ssh")
+    with pytest.raises(ConfigError):
+        guest.run("echo hi", via="telnet")
+
+
+def test_every_transport_is_a_command_runner(shell):
+    assert isinstance(shell, CommandRunner)
+    assert isinstance(GuestShell(shell), CommandRunner)
+    assert isinstance(SSHShell("127.0.0.1", 22, "root", "/nonexistent"), CommandRunner)
 
 
 def test_run_sets_up_the_shell_on_first_use(pty_console):

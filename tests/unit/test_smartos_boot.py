@@ -201,3 +201,9 @@ def test_usb_preparation_refuses_to_edit_the_original(tmp_path):
     _tiny_usb_image(original)
     with pytest.raises(ConfigError, match="original"):
         prepare_usb_image(original, original, answers_json="{}")
+
+
+def test_timeouts_can_be_scaled_for_slow_hosts():
+    assert BootTimeouts.for_accel("tcg", 2).idle == 2 * BootTimeouts.for_accel("tcg").idle
+    with pytest.raises(ConfigError):
+        BootTimeouts.for_accel("kvm", 0)

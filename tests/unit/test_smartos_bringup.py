@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from smartos_lab.machine.disks import image_info
+
 from smartos_lab.errors import ConfigError
 from smartos_lab.lab import LabConfig, LabDir
 from smartos_lab.machine.spec import DiskBoot, KernelBoot
@@ -36,7 +38,7 @@ def test_a_build_folder_gets_a_direct_boot_with_answers_password_and_zones_disk(
     config = LabConfig(name="lab1", image=str(build_folder), boot="auto", memory_mib=2048)
     strategy = SmartOSStrategy()
     strategy.prepare(lab, config, progress=lambda _m: None)
-    assert config.boot == "direct"
+    assert config.extra["boot_path"] == "direct"
     assert mode(lab.file("root.password")) == 0o600
     assert mode(lab.file("answers.json")) == 0o600
     answers = json.loads(lab.file("answers.json").read_text())
@@ -66,7 +68,7 @@ def test_kernel_flags_go_to_a_direct_boot_and_are_refused_for_a_usb_boot(tmp_pat
     strategy = SmartOSStrategy()
     strategy.prepare(lab, config, progress=lambda _m: None)
     assert strategy.spec(lab, config, "kvm").boot.cmdline.startswith("-kv -B smartos=true,")
-    config.boot = "usb"
+    config.extra["boot_path"] = "usb"
     with pytest.raises(ConfigError, match="direct boot"):
         strategy.spec(lab, config, "kvm")
 
@@ -79,11 +81,34 @@ def test_a_usb_image_gets_a_private_configured_copy_and_a_disk_boot(tmp_path):
     config = LabConfig(name="lab1", image=str(image), boot="auto", memory_mib=2048)
     strategy = SmartOSStrategy()
     strategy.prepare(lab, config, progress=lambda _m: None)
-    assert config.boot == "usb"
+    assert config.extra["boot_path"] == "usb"
     assert mode(lab.file("usb.img")) == 0o600
     spec = strategy.spec(lab, config, "tcg")
     assert isinstance(spec.boot, DiskBoot)
-    assert spec.disks[0].path == lab.file("usb.img")
+    usb = spec.disks[0]
+    assert (usb.path, usb.format) == (lab.file("usb.qcow2"), "qcow2")   # checkpoints need qcow2
+    assert image_info(usb.path).backing_file == lab.file("usb.img")
+
+
+@needs_tools
+def test_a_second_prepare_keeps_the_usb_overlay_the_guest_wrote_to(tmp_path):
+    image = tmp_path / "smartos.img"
+    _tiny_usb_image(image)
+    lab = LabDir("lab1", tmp_path / "labs")
+    config = LabConfig(name="lab1", image=str(image), boot="auto", memory_mib=2048)
+    SmartOSStrategy().prepare(lab, config, progress=lambda _m: None)
+    before = lab.file("usb.qcow2").stat().st_mtime_ns
+    SmartOSStrategy().prepare(lab, config, progress=lambda _m: None)
+    assert lab.file("usb.qcow2").stat().st_mtime_ns == before
+
+
+def test_a_new_build_folder_switches_a_usb_lab_to_a_direct_boot(tmp_path, build_folder):
+    lab = LabDir("lab1", tmp_path / "labs")
+    config = LabConfig(name="lab1", image=str(build_folder), boot="auto", memory_mib=2048,
+                       extra={"boot_path": "usb", "usb_source": "/old/smartos.img"})
+    strategy = SmartOSStrategy()
+    strategy.prepare(lab, config, progress=lambda _m: None)
+    assert isinstance(strategy.spec(lab, config, "tcg").boot, KernelBoot)
 
 
 def test_an_iso_is_refused_with_what_to_use_instead(tmp_path):

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from smartos_lab.machine.result import CommandResult
-from smartos_lab.toolkits.sysinfo import Sysinfo
+from smartos_lab.toolkits.sysinfo import SysInfo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -32,7 +32,7 @@ def fixture(relative: str) -> str:
 
 def test_sysinfo_parses_the_json_and_refresh_adds_dash_f():
     runner = RecordingRunner({"sysinfo": fixture("sysinfo/sysinfo_smartos_tips.txt")})
-    kit = Sysinfo(runner)
+    kit = SysInfo(runner)
     info = kit.sysinfo()
     kit.sysinfo(refresh=True)
     assert runner.commands == ["sysinfo", "sysinfo -f"]
@@ -43,7 +43,7 @@ def test_sysinfo_parses_the_json_and_refresh_adds_dash_f():
 
 def test_services_in_trouble_reads_svcs_x():
     runner = RecordingRunner({"svcs -x": fixture("svcs/svcs_x_disabled_illumos_man.txt")})
-    services = Sysinfo(runner).services_in_trouble()
+    services = SysInfo(runner).services_in_trouble()
     assert runner.commands == ["svcs -x"]
     assert [(s.fmri, s.state) for s in services] == [
         ("svc:/application/print/server:default", "disabled")]
@@ -51,7 +51,7 @@ def test_services_in_trouble_reads_svcs_x():
 
 def test_hardware_commands_use_parseable_forms():
     runner = RecordingRunner()
-    kit = Sysinfo(runner)
+    kit = SysInfo(runner)
     assert kit.disks() == [] and kit.links() == [] and kit.vnics() == []
     assert runner.commands == [
         "diskinfo -H -p",
@@ -62,7 +62,7 @@ def test_hardware_commands_use_parseable_forms():
 def test_summary_combines_everything_and_prints_it():
     runner = RecordingRunner({"sysinfo": fixture("sysinfo/sysinfo_smartos_tips.txt"),
                               "svcs -x": fixture("svcs/svcs_x_disabled_illumos_man.txt")})
-    summary = Sysinfo(runner).summary()
+    summary = SysInfo(runner).summary()
     text = str(summary)
     assert summary.live_image == "20120726T184637Z"
     assert "svc:/application/print/server:default" in text

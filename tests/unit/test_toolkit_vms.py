@@ -191,6 +191,13 @@ def test_console_command_and_lifecycle_go_through_vmadm():
     assert runner.commands == [f"vmadm start {UUID}", f"vmadm stop {UUID} -F"]
 
 
+def test_the_lab_toolkit_judges_nesting_from_the_lab_s_accelerator():
+    assert Vms(RecordingRunner({}), accel=TCG).nested_support(INTEL).bhyve is False
+    assert Vms(RecordingRunner({}), accel=KVM_NESTED).nested_support(INTEL).kvm_brand is True
+    with pytest.raises(ConfigError):
+        Vms(RecordingRunner({})).nested_support(INTEL)
+
+
 def test_create_refuses_zone_brands():
     with pytest.raises(ConfigError):
         Vms(RecordingRunner({})).create({"brand": "joyent"})
