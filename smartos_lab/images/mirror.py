@@ -33,7 +33,7 @@ SUM_FILES = (("sha256", "sha256sums.txt"), ("md5", "md5sums.txt"))  # preferred 
 OFFLINE_HINT = (
     "If this machine is offline or the mirror is unreachable, supply an image by hand: "
     "`smartos-lab up --image /path/to/smartos-<TS>-USB.img.gz` or "
-    "`smartos-lab images add PATH` (a USB image, ISO or platform tgz downloaded elsewhere); "
+    "`smartos-lab images add PATH` (a USB image or platform tgz downloaded elsewhere); "
     f"or set {MIRROR_ENV} to another mirror.")
 
 

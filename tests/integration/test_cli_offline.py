@@ -1,0 +1,28 @@
+"""`smartos-lab up` on a machine that cannot reach the mirror and has no image cached."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]          # nothing listens on it once closed
+
+
+def test_up_offline_without_an_image_fails_fast_naming_the_mirror_and_the_way_out(tmp_path):
+    mirror = f"http://127.0.0.1:{_closed_port()}/"
+    env = dict(os.environ, SMARTOS_LAB_MIRROR=mirror, SMARTOS_LAB_CACHE=str(tmp_path / "cache"),
+               SMARTOS_LAB_HOME=str(tmp_path / "home"))
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "smartos_lab.cli", "up", "offline"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 15
+    assert out.returncode == 1
+    assert mirror in out.stderr
+    assert "smartos-lab images add" in out.stderr and "--image" in out.stderr
+    assert not (tmp_path / "home" / "labs" / "offline" / "lab.json").exists()
