@@ -187,7 +187,7 @@ class RawGuest:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.close()
                     raise RuntimeError(f"raw QEMU did not open its serial socket: "
-                                       f"{self.proc.stderr.read().decode(errors='replace')}")
+                                       f"{self.proc.stderr.read().decode(errors='replace')}") from None
                 time.sleep(0.01)
 
     def expect(self, needles: tuple[bytes, ...], timeout: float) -> bytes:

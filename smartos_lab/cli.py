@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from .errors import LabError, LabNotFound
 
@@ -152,9 +152,9 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     import os
     import shutil
 
+    from . import paths
     from .lab import LabDir
     from .machine.rundir import RunDir
-    from . import paths
 
     run_dir = RunDir(paths.run_root() / args.name)
     if run_dir.live_pid() is None:

@@ -16,10 +16,11 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
 from .errors import ConfigError, LabError, LabNotFound
@@ -204,7 +205,7 @@ class Lab:
            disks: int = 1, disk_size: int | str | None = None, accel: str = "auto",
            boot: str | None = None, kernel_args: str = "", hostname: str = "",
            strategy: Strategy | None = None, progress: bool | Progress = True,
-           labs_root: Path | None = None) -> "Lab":
+           labs_root: Path | None = None) -> Lab:
         """Return the lab ``name``, booted, set up and logged in.
 
         A running lab of that name is attached to (its console and SSH are
@@ -258,7 +259,7 @@ class Lab:
 
     @classmethod
     def attach(cls, name: str, *, strategy: Strategy | None = None,
-               progress: bool | Progress = False, labs_root: Path | None = None) -> "Lab":
+               progress: bool | Progress = False, labs_root: Path | None = None) -> Lab:
         """Attach to the running lab ``name`` (LabNotFound if it is not running)."""
         lab_dir = LabDir(name, labs_root)
         if not _is_running(name):
@@ -269,7 +270,7 @@ class Lab:
 
     @classmethod
     def _attach(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
-                report: Progress) -> "Lab":
+                report: Progress) -> Lab:
         machine = QemuMachine.attach(config.name, console_factory=strat.console_factory())
         try:
             shell = strat.login(machine, lab_dir, config, report)
@@ -377,12 +378,12 @@ class Lab:
         return self.config.name
 
     @property
-    def console(self) -> "Console":
+    def console(self) -> Console:
         """The serial console (:class:`~smartos_lab.machine.console.Console`)."""
         return self.machine.console
 
     @property
-    def accel(self) -> "AccelChoice":
+    def accel(self) -> AccelChoice:
         """The accelerator this lab runs under, and why."""
         return self.machine.accel
 

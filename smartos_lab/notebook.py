@@ -22,9 +22,10 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .errors import CommandTimeout, ImageError, LabError
 from .machine.result import CommandResult, CommandRunner

@@ -5,9 +5,19 @@ from __future__ import annotations
 from .cache import CachedImage, ImageCache
 from .checksums import Checksum, hash_file, parse_sums
 from .decompress import gunzip
-from .http_download import download
-from .fat import fat_copy_in, fat_copy_out, fat_delete, fat_exists, fat_label, fat_list, fat_mkdir, fat_read, fat_write
+from .fat import (
+    fat_copy_in,
+    fat_copy_out,
+    fat_delete,
+    fat_exists,
+    fat_label,
+    fat_list,
+    fat_mkdir,
+    fat_read,
+    fat_write,
+)
 from .gpt import Partition, find_partition, read_partitions
+from .http_download import download
 from .labcopy import copy_for_lab
 from .local import LocalImage, identify
 from .mirror import DEFAULT_ROOT, Mirror, Release, validate_ts
@@ -16,8 +26,8 @@ from .progress import NotebookProgress, Progress, TerminalProgress, auto_progres
 
 __all__ = [
     "CachedImage", "ImageCache", "Checksum", "hash_file", "parse_sums", "gunzip", "download",
-    "fat_copy_in", "fat_copy_out", "fat_delete", "fat_exists", "fat_label", "fat_list", "fat_mkdir", "fat_read",
-    "fat_write", "Partition", "find_partition", "read_partitions", "copy_for_lab", "LocalImage",
+    "fat_copy_in", "fat_copy_out", "fat_delete", "fat_exists", "fat_label", "fat_list", "fat_mkdir",
+    "fat_read", "fat_write", "Partition", "find_partition", "read_partitions", "copy_for_lab", "LocalImage",
     "identify", "DEFAULT_ROOT", "Mirror", "Release", "validate_ts", "PlatformFiles",
     "extract_platform", "platform_files", "NotebookProgress", "Progress", "TerminalProgress",
     "auto_progress", "notebook_progress",

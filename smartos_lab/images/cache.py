@@ -30,9 +30,9 @@ from .. import paths
 from ..errors import ChecksumMismatch, ConfigError, DownloadError, ImageError
 from .checksums import Checksum, hash_file
 from .decompress import gunzip
-from .http_download import download
 from .fat import fat_read
 from .gpt import find_partition
+from .http_download import download
 from .labcopy import copy_for_lab
 from .local import VERSION_FILE, identify, stamp_in
 from .mirror import KINDS, Mirror, iso_name, validate_ts, with_hint
@@ -318,7 +318,8 @@ def _usb_version(image: Path) -> str | None:
     """The build stamp in ``/platform/etc/version/platform`` of a raw USB image."""
     try:
         part = find_partition(image, ROOT_PARTITION)
-        return stamp_in(fat_read(image, part.offset_bytes, "/platform/" + VERSION_FILE).decode(errors="replace"))
+        version = fat_read(image, part.offset_bytes, "/platform/" + VERSION_FILE)
+        return stamp_in(version.decode(errors="replace"))
     except ImageError:
         return None
 

@@ -33,7 +33,7 @@ class Checksum:
         if self.algo not in HEX_LENGTH:
             raise ImageError(f"unsupported checksum algorithm {self.algo!r} "
                              f"(expected one of {', '.join(HEX_LENGTH)})")
-        if not re.fullmatch(r"[0-9a-fA-F]{%d}" % HEX_LENGTH[self.algo], self.hex):
+        if not re.fullmatch(f"[0-9a-fA-F]{{{HEX_LENGTH[self.algo]}}}", self.hex):
             raise ImageError(f"not a {self.algo} digest: {self.hex!r}")
         object.__setattr__(self, "hex", self.hex.lower())
 
@@ -62,7 +62,7 @@ def parse_sums(text: str, algo: str) -> dict[str, Checksum]:
     return sums
 
 
-def hash_file(path: Path, algo: str, *, progress: "Progress | None" = None,
+def hash_file(path: Path, algo: str, *, progress: Progress | None = None,
               chunk_size: int = 1 << 20, label: str = "verifying") -> str:
     """Hex digest of a file, read in chunks (reports progress as ``"<label> <algo> of <name>"``)."""
     h = hashlib.new(algo)

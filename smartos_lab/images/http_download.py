@@ -38,7 +38,9 @@ class _Broken(Exception):
 
 
 # --- connections: connect timeout first, then the read timeout ----------------
-class _TimedHTTPConnection(http.client.HTTPConnection):
+class _ReadTimeout:
+    """Connection mixin: connecting is bounded by ``timeout``, each read by ``read_timeout``."""
+
     def __init__(self, *args, read_timeout: float, **kwargs):
         super().__init__(*args, **kwargs)
         self._read_timeout = read_timeout
@@ -48,14 +50,12 @@ class _TimedHTTPConnection(http.client.HTTPConnection):
         self.sock.settimeout(self._read_timeout)
 
 
-class _TimedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, read_timeout: float, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._read_timeout = read_timeout
+class _TimedHTTPConnection(_ReadTimeout, http.client.HTTPConnection):
+    pass
 
-    def connect(self):
-        super().connect()
-        self.sock.settimeout(self._read_timeout)
+
+class _TimedHTTPSConnection(_ReadTimeout, http.client.HTTPSConnection):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):

@@ -32,15 +32,15 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Pattern, Sequence, Union
+from re import Pattern
 
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
-from ..errors import (ConsoleClosed, ConsoleTimeout, GuestDebugger, GuestError, GuestHalted,
-                      GuestPanic)
+from ..errors import ConsoleClosed, ConsoleTimeout, GuestDebugger, GuestError, GuestHalted, GuestPanic
 from .ansi import AnsiStripper, TerminalResponder
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ LINUX_PANIC = r"^(?:\[\s*\d+\.\d+\] )?Kernel panic - not syncing"
 KMDB_PROMPT = r"^\[\d+\]> "
 REBOOT_PROMPT = r"(?i)press any key to reboot"
 
-Patterns = Union[str, Pattern[str], Sequence[Union[str, Pattern[str]]]]
+Patterns = str | Pattern[str] | Sequence[str | Pattern[str]]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def _crash_regexes(profile: ConsoleProfile) -> tuple[tuple[type[GuestError], re.
 class _ConsoleSpawn(SpawnBase):
     """pexpect spawn reading the console's stripped text queue."""
 
-    def __init__(self, console: "Console"):
+    def __init__(self, console: Console):
         super().__init__(timeout=30, maxread=65536, searchwindowsize=None,
                          encoding="utf-8", codec_errors="replace")
         self.console = console
@@ -155,7 +155,6 @@ class Console:
         self._write_lock = threading.Lock()
         self._expect_lock = threading.Lock()
         self._raw = bytearray()
-        self._raw_total = 0
         self._chunks: list[str] = []        # stripped text kept, joined lazily (_text())
         self._text_len = 0
         self._text_base = 0                 # absolute offset of the first kept character
@@ -182,7 +181,7 @@ class Console:
     # --- construction ---------------------------------------------------------
     @classmethod
     def connect_unix(cls, path: str | os.PathLike, *, log_path=None, exit_probe=None,
-                     profile: ConsoleProfile | None = None, timeout: float = 10.0) -> "Console":
+                     profile: ConsoleProfile | None = None, timeout: float = 10.0) -> Console:
         """Connect to a unix stream socket (QEMU ``-chardev socket,server=on``).
 
         Retries until ``timeout``; raises the ``exit_probe``'s error when QEMU is gone.
@@ -207,7 +206,7 @@ class Console:
 
     @classmethod
     def from_socket(cls, sock: socket.socket, *, name: str = "console", log_path=None,
-                    exit_probe=None, profile: ConsoleProfile | None = None) -> "Console":
+                    exit_probe=None, profile: ConsoleProfile | None = None) -> Console:
         """Use a connected stream socket (the console owns and closes it)."""
         def shutdown():
             try:
@@ -220,7 +219,7 @@ class Console:
 
     @classmethod
     def from_fd(cls, fd: int, *, write_fd: int | None = None, name: str = "console", log_path=None,
-                exit_probe=None, profile: ConsoleProfile | None = None, timeout: float = 10.0) -> "Console":
+                exit_probe=None, profile: ConsoleProfile | None = None, timeout: float = 10.0) -> Console:
         """Use a file descriptor: a pty master, or a pipe to read plus ``write_fd`` to write.
 
         The console owns the descriptors and closes them.  ``timeout`` is unused
@@ -261,7 +260,7 @@ class Console:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    def __enter__(self) -> "Console":
+    def __enter__(self) -> Console:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -305,7 +304,6 @@ class Console:
         with self._cond:
             self._last_output = time.monotonic()
             self._raw += data
-            self._raw_total += len(data)
             if len(self._raw) > 2 * RAW_LIMIT:
                 del self._raw[:-RAW_LIMIT]
             if text:
@@ -394,10 +392,6 @@ class Console:
         """The last ``size`` raw bytes read from the stream."""
         with self._cond:
             return bytes(self._raw[-size:])
-
-    @property
-    def bytes_received(self) -> int:
-        return self._raw_total
 
     @property
     def idle_seconds(self) -> float:

@@ -15,12 +15,21 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..errors import (ConfigError, ImageError, LabNotFound, PortInUse, QemuExited, QemuNotFound,
-                      QMPError, QMPTimeout)
+from ..errors import (
+    ConfigError,
+    ImageError,
+    LabNotFound,
+    PortInUse,
+    QemuExited,
+    QemuNotFound,
+    QMPError,
+    QMPTimeout,
+)
 from . import checkpoints as _checkpoints
 from .accel import AccelChoice, detect_accel
 from .argv import build_argv, forward_key
@@ -63,7 +72,7 @@ class QemuMachine:
         state = "alive" if self.alive() else "dead"
         return f"<QemuMachine {self.name} pid={self.pid} {self.accel.accel} {state}>"
 
-    def __enter__(self) -> "QemuMachine":
+    def __enter__(self) -> QemuMachine:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -74,7 +83,7 @@ class QemuMachine:
     def launch(cls, spec: MachineSpec, *, serial_log: str | Path | None = None,
                qemu_binary: str | None = None, timeout: float = 30.0,
                console_factory: ConsoleFactory | None = None,
-               run_root: Path | None = None) -> "QemuMachine":
+               run_root: Path | None = None) -> QemuMachine:
         """Start ``spec`` and return it running.
 
         ``serial_log`` (default: in the run dir, removed at shutdown) receives
@@ -124,7 +133,7 @@ class QemuMachine:
 
     @classmethod
     def attach(cls, name: str, *, run_root: Path | None = None, timeout: float = 10.0,
-               console_factory: ConsoleFactory | None = None) -> "QemuMachine":
+               console_factory: ConsoleFactory | None = None) -> QemuMachine:
         """Re-attach to the running lab ``name`` (e.g. from another process)."""
         run_dir = RunDir.open(name, run_root)
         meta = run_dir.read_meta()

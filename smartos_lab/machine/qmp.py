@@ -18,12 +18,12 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
-from qemu.qmp import EventListener, QMPClient, Runstate
+from qemu.qmp import EventListener, ExecuteError, QMPClient, Runstate
 from qemu.qmp import QMPError as _LibQMPError
-from qemu.qmp import ExecuteError
 
 from ..errors import QMPError, QMPTimeout
 
@@ -70,7 +70,7 @@ class QMP:
         self._consumed: set[int] = set()
 
     # --- connection -----------------------------------------------------------------
-    def connect(self, timeout: float | None = None) -> "QMP":
+    def connect(self, timeout: float | None = None) -> QMP:
         """Connect and negotiate capabilities (QMPTimeout if QEMU does not greet in time)."""
         if self.connected:
             return self
@@ -114,7 +114,7 @@ class QMP:
             loop.close()
         self._loop = self._thread = self._client = None
 
-    def __enter__(self) -> "QMP":
+    def __enter__(self) -> QMP:
         return self.connect()
 
     def __exit__(self, *exc: object) -> None:
@@ -263,12 +263,6 @@ class QMP:
         with self._cond:
             self._floor = self._seq
             return self._seq
-
-    def clear_events(self) -> None:
-        with self._cond:
-            self._log.clear()
-            self._consumed.clear()
-            self._floor = self._seq
 
     def wait_event(self, name: str, timeout: float = 10.0, *,
                    match: dict[str, Any] | None = None, since: int | None = None) -> dict:

@@ -16,8 +16,15 @@ from pathlib import Path
 from .. import paths
 from ..errors import HostError, LabNotFound, QMPError
 from .qmp import QMP
-from .rundir import (RunDir, check_private_dir, is_lab_process, lab_name_from_cmdline,
-                     proc_cmdline, proc_uid, validate_name)
+from .rundir import (
+    RunDir,
+    check_private_dir,
+    is_lab_process,
+    lab_name_from_cmdline,
+    proc_cmdline,
+    proc_uid,
+    validate_name,
+)
 
 STATES = ("running", "paused", "dead", "orphan")
 

@@ -26,7 +26,7 @@ class CommandResult:
     def ok(self) -> bool:
         return self.exit_status == 0
 
-    def check(self) -> "CommandResult":
+    def check(self) -> CommandResult:
         """Return self, or raise :class:`CommandFailed` on a non-zero exit."""
         if self.exit_status != 0:
             raise CommandFailed(self)

@@ -116,7 +116,7 @@ class RunDir:
 
     # --- life cycle -----------------------------------------------------------
     @classmethod
-    def create(cls, name: str, root: Path | None = None) -> "RunDir":
+    def create(cls, name: str, root: Path | None = None) -> RunDir:
         """Make a fresh private run dir for ``name``.
 
         A leftover dir of a dead lab is emptied and reused; one holding a live
@@ -143,7 +143,7 @@ class RunDir:
         return rd
 
     @classmethod
-    def open(cls, name: str, root: Path | None = None) -> "RunDir":
+    def open(cls, name: str, root: Path | None = None) -> RunDir:
         """The existing run dir of ``name``; :class:`LabNotFound` if there is none."""
         validate_name(name)
         root = Path(root) if root is not None else paths.run_root()

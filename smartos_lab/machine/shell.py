@@ -47,7 +47,7 @@ from .console import Console
 from .result import CommandResult
 
 LOGIN_REFUSED = r"Login incorrect|Permission denied|Authentication fail|Sorry"
-PROMPT_SETTLE = 0.25        # a prompt counts only when nothing follows it for this long
+PROMPT_SETTLE = 0.1         # a prompt counts only when nothing follows it for this long
 POKE_AFTER = 3.0            # send a newline when no prompt appeared for this long
 WINDOW = 4096               # search window for markers (keeps long outputs cheap)
 RESYNC_ATTEMPTS = 3

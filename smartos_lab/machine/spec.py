@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 DiskInterface = Literal["virtio", "ahci", "ide", "nvme", "usb"]
 NicModel = Literal["virtio", "e1000"]
@@ -73,7 +73,7 @@ class KernelBoot:
     kind: Literal["kernel"] = "kernel"
 
 
-BootSource = Union[DiskBoot, KernelBoot]
+BootSource = DiskBoot | KernelBoot
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ class SSHShell:
         t = self._client.get_transport() if self._client else None
         return bool(t and t.is_active())
 
-    def connect(self, timeout: float = 60.0) -> "SSHShell":
+    def connect(self, timeout: float = 60.0) -> SSHShell:
         """Connect, retrying until the server lets us in or ``timeout`` passes (TransportError)."""
         key = _load_key(self.key_path)
         deadline = time.monotonic() + timeout
@@ -148,7 +148,7 @@ class SSHShell:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> "SSHShell":
+    def __enter__(self) -> SSHShell:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -7,6 +7,7 @@ exact as the printed digits).  ``-`` means "no value" and becomes ``None``.
 from __future__ import annotations
 
 import gc
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -114,6 +115,16 @@ def content_lines(text: str) -> Iterator[tuple[int, str]]:
         stripped = line.rstrip()
         if stripped:
             yield lineno, stripped
+
+
+def load_json(command: str, text: str) -> Any:
+    """``json.loads(text)``; text that is not JSON is a ParseError naming the line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = text.splitlines()
+        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
+        raise ParseError(command, f"not JSON: {exc.msg}", line=line, lineno=exc.lineno) from None
 
 
 def convert(command: str, func: Callable[[str], Any], value: str, what: str,

@@ -7,7 +7,6 @@ listImagesInfo): a table whose header is the upper-cased ``-o`` field names
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,12 +90,7 @@ def _from_row(names: list[str], values: list[str]) -> ImgadmImage:
 
 
 def _from_json(command: str, text: str) -> list[ImgadmImage]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        lines = text.splitlines()
-        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
-        raise ParseError(command, f"not JSON: {exc.msg}", line=line, lineno=exc.lineno) from None
+    value = _table.load_json(command, text)
     if not isinstance(value, list):
         raise ParseError(command, f"expected a JSON array, got {type(value).__name__}")
     images = []

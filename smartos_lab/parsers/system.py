@@ -9,7 +9,6 @@ fields are ``:``-separated, ``:`` and ``\\`` inside values are escaped with
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,12 +68,7 @@ class Sysinfo:
 
 def parse_sysinfo(text: str) -> Sysinfo:
     """Parse the JSON object printed by ``sysinfo``."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        lines = text.splitlines()
-        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
-        raise ParseError(SYSINFO, f"not JSON: {exc.msg}", line=line, lineno=exc.lineno) from None
+    raw = _table.load_json(SYSINFO, text)
     if not isinstance(raw, dict):
         raise ParseError(SYSINFO, f"expected a JSON object, got {type(raw).__name__}")
     if "UUID" not in raw and "Live Image" not in raw:

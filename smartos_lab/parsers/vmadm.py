@@ -8,7 +8,6 @@ a row with more fields than asked for cannot be split safely and is refused.
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,11 +156,7 @@ class VmadmVm:
 
 def parse_vmadm_json(text: str) -> list[VmadmVm] | VmadmVm:
     """Parse ``vmadm lookup -j`` (a JSON array -> list) or ``vmadm get`` (an object -> one VM)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(JSON, f"not JSON: {exc.msg}", line=_line_of(text, exc.lineno),
-                         lineno=exc.lineno) from None
+    value = _table.load_json(JSON, text)
     if isinstance(value, dict):
         return _vm(value, 0)
     if isinstance(value, list):
@@ -175,11 +170,6 @@ def parse_vmadm_get(text: str) -> VmadmVm:
     if not isinstance(vm, VmadmVm):
         raise ParseError("vmadm get", f"expected one JSON object, got an array of {len(vm)}")
     return vm
-
-
-def _line_of(text: str, lineno: int) -> str:
-    lines = text.splitlines()
-    return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
 
 
 def _vm(obj: Any, index: int) -> VmadmVm:
@@ -213,6 +203,6 @@ def _int(obj: dict, key: str, uuid: str) -> int | None:
 
 def _nic(nic: dict) -> VmNic:
     ips = nic.get("ips") or ([nic["ip"]] if nic.get("ip") else [])
-    return VmNic(nic.get("interface") or nic.get("physical"), nic.get("mac"), nic.get("nic_tag"), nic.get("ip"),
-                 nic.get("netmask"), nic.get("gateway"), bool(nic.get("primary", False)),
+    return VmNic(nic.get("interface") or nic.get("physical"), nic.get("mac"), nic.get("nic_tag"),
+                 nic.get("ip"), nic.get("netmask"), nic.get("gateway"), bool(nic.get("primary", False)),
                  list(ips), nic)

@@ -146,7 +146,7 @@ class SetupAnswers:
                      "(smartos_prompt_config.sh:1243)")
         return p
 
-    def validate(self, *, nic_count: int = 1, unattended: bool = True) -> "SetupAnswers":
+    def validate(self, *, nic_count: int = 1, unattended: bool = True) -> SetupAnswers:
         """Return self, or raise :class:`ConfigError` listing every problem."""
         found = self.problems(nic_count=nic_count, unattended=unattended)
         if found:

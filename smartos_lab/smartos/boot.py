@@ -34,9 +34,9 @@ a virtio NIC.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import ConfigError
 from ..machine.spec import Disk, DiskBoot, KernelBoot, MachineSpec, Nic, PortForward
@@ -72,7 +72,7 @@ class BootTimeouts:
     answer_delay: float = 0.1
 
     @classmethod
-    def for_accel(cls, accel: str, scale: float = 1.0) -> "BootTimeouts":
+    def for_accel(cls, accel: str, scale: float = 1.0) -> BootTimeouts:
         """Generous caps for ``kvm``; ``tcg`` (full emulation) gets :data:`TCG_SLOWDOWN` times
         more; ``scale`` multiplies every limit (for slow or busy hosts)."""
         if accel not in ("kvm", "tcg"):

@@ -16,14 +16,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ConfigError
 from ..machine.disks import create_blank, create_overlay
 from .answers import SetupAnswers, generate_root_password, read_secret, write_secret
-from .boot import (BootTimeouts, direct_boot_spec, prepare_usb_image, usb_boot_spec,
-                   zones_disk_size)
+from .boot import BootTimeouts, direct_boot_spec, prepare_usb_image, usb_boot_spec, zones_disk_size
 from .milestones import FirstBootWatcher, Milestone
 from .profile import smartos_console
 from .prompts import PromptDriver

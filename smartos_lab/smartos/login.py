@@ -13,8 +13,8 @@ The prompt comes from root's ``.bashrc`` (``[user@host dir]`` then ``#``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import TransportError
 from ..machine.shell import ConsoleShell, login

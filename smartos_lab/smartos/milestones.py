@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import ConsoleClosed, ConsoleTimeout, QemuExited, SetupError
 from .boot import BootTimeouts

@@ -14,8 +14,7 @@
 """
 from __future__ import annotations
 
-from ..machine.console import (ILLUMOS_PANIC, KMDB_PROMPT, REBOOT_PROMPT, Console,
-                               ConsoleProfile)
+from ..machine.console import ILLUMOS_PANIC, KMDB_PROMPT, REBOOT_PROMPT, Console, ConsoleProfile
 
 SMARTOS_PROFILE = ConsoleProfile(
     name="smartos",

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import SetupError
 from .answers import SetupAnswers, normalize_mac

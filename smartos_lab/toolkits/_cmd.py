@@ -99,12 +99,6 @@ def uuid(value: str) -> str:
     return value
 
 
-def positive_number(value: float, what: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{what} must be a positive number, got {value!r}")
-    return value
-
-
 def write_file_commands(path: str, content: str, *, chunk: int = 768) -> list[str]:
     """Commands that write ``content`` to ``path`` in the guest, line by line.
 

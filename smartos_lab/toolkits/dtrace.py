@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, replace
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
 from ..errors import ConfigError, DTraceError
 from ..machine.result import CommandRunner
-from ..parsers.dtrace import (Aggregation, DTraceFault, DTraceOutput, DTraceSnapshot,
-                              DTraceStreamParser, parse_dtrace_output)
+from ..parsers.dtrace import (
+    Aggregation,
+    DTraceFault,
+    DTraceOutput,
+    DTraceSnapshot,
+    DTraceStreamParser,
+    parse_dtrace_output,
+)
 from . import _cmd, dtrace_script
 from .oneliners import one_liner
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm

@@ -9,9 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..machine.result import CommandResult, CommandRunner
-from ..parsers.system import (Disk, PhysLink, ServiceExplanation, Sysinfo as SysinfoData, Vnic,
-                              parse_diskinfo, parse_dladm_show_phys, parse_dladm_show_vnic,
-                              parse_svcs_x, parse_sysinfo)
+from ..parsers.system import (
+    Disk,
+    PhysLink,
+    ServiceExplanation,
+    Vnic,
+    parse_diskinfo,
+    parse_dladm_show_phys,
+    parse_dladm_show_vnic,
+    parse_svcs_x,
+    parse_sysinfo,
+)
+from ..parsers.system import Sysinfo as SysinfoData
 from . import _cmd
 
 PHYS_FIELDS = ("link", "media", "state", "speed", "duplex", "device")

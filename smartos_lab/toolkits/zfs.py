@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandTimeout, ConfigError, ParseError
-from ..parsers.zfs import (ZfsDataset, ZfsProperty, canonical, parse_zfs_get, parse_zfs_list)
+from ..machine.result import CommandResult, CommandRunner
+from ..parsers.zfs import ZfsDataset, ZfsProperty, canonical, parse_zfs_get, parse_zfs_list
 from ..parsers.zfs import converter as zfs_converter
 from ..parsers.zpool import ScanStatus, ZpoolListEntry, ZpoolStatus, parse_zpool_list, parse_zpool_status
-from ..machine.result import CommandResult, CommandRunner
 from . import _cmd
 
 if TYPE_CHECKING:
@@ -231,7 +231,8 @@ class Zfs:
     def snapshot(self, dataset: str, snap: str, *, recursive: bool = False) -> str:
         """``zfs snapshot [-r] dataset@snap``; returns the full snapshot name."""
         full = f"{_cmd.dataset_name(dataset)}@{_cmd.snapshot_component(snap)}"
-        self._ok(_cmd.cmd("zfs", "snapshot", "-r" if recursive else None, _cmd.dataset_name(full, snapshot=True)))
+        self._ok(_cmd.cmd("zfs", "snapshot", "-r" if recursive else None,
+                          _cmd.dataset_name(full, snapshot=True)))
         return full
 
     def snapshots(self, dataset: str | None = None, *,
@@ -284,7 +285,7 @@ class Zfs:
         return self._ok(self.send_receive_command(snapshot, target, incremental_from=incremental_from,
                                                   force=force), timeout)
 
-    def self_healing_demo(self, devices: tuple[str, str], **options: Any) -> "SelfHealingDemo":
+    def self_healing_demo(self, devices: tuple[str, str], **options: Any) -> SelfHealingDemo:
         """A :class:`~smartos_lab.toolkits.selfheal.SelfHealingDemo` on this toolkit."""
         from .selfheal import SelfHealingDemo
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from ..errors import CommandFailed, ConfigError, ParseError
 from ..machine.result import CommandResult, CommandRunner
-from ..parsers.vmadm import (VmadmListEntry, VmadmVm, parse_vmadm_get, parse_vmadm_json,
-                             parse_vmadm_list)
+from ..parsers.vmadm import VmadmListEntry, VmadmVm, parse_vmadm_get, parse_vmadm_json, parse_vmadm_list
 from ..parsers.zones import Zone, parse_zoneadm_list
 from . import _cmd
 

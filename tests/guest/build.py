@@ -171,7 +171,7 @@ class _locked:
                 if time.monotonic() > deadline:
                     os.close(self.fd)
                     raise GuestBuildError(f"another process held {self.path} for more than "
-                                          f"{self.timeout:.0f}s (a test guest build?)")
+                                          f"{self.timeout:.0f}s (a test guest build?)") from None
                 time.sleep(0.5)
 
     def __exit__(self, *exc):

@@ -6,14 +6,13 @@ down - on a guest that can be built here.  Nothing in it pretends to be SmartOS.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from smartos_lab.machine.disks import create_blank
 from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.shell import ConsoleShell, login
-from smartos_lab.machine.spec import Disk, KernelBoot, MachineSpec, Nic, PortForward
+from smartos_lab.machine.spec import Disk, MachineSpec, Nic, PortForward
 
 from .build import LOGIN_PROMPT, ensure_test_guest
+from .machines import guest_spec
 
 BOOT_TIMEOUT = 180.0
 DATA_DISK_SIZE = "1G"
@@ -35,11 +34,9 @@ class TestGuestStrategy:
         create_blank(lab.disks_dir / "data0.qcow2", DATA_DISK_SIZE, exist_ok=True)
 
     def spec(self, lab, config, accel: str) -> MachineSpec:
-        g = self.guest
         forwards = (PortForward(guest_port=22, name="ssh"),) if self.ssh else ()
-        return MachineSpec(
-            name=config.name, memory_mib=self.memory_mib, cpus=1, accel=accel,
-            boot=KernelBoot(g.kernel, g.cmdline, (str(g.initrd),)),
+        return guest_spec(
+            config.name, self.guest, memory_mib=self.memory_mib, cpus=1, accel=accel,
             disks=(Disk(lab.disks_dir / "data0.qcow2", interface="virtio", id="data0"),),
             nics=(Nic(model="virtio", forwards=forwards),))
 

@@ -31,7 +31,7 @@ class FaultyServer:
     requests: list[Request] = field(default_factory=list)
     tls: tuple[str, str] | None = None        # (certfile, keyfile): serve https
 
-    def __enter__(self) -> "FaultyServer":
+    def __enter__(self) -> FaultyServer:
         self._stop = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         if self.tls:

@@ -10,47 +10,21 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from smartos_lab.errors import CheckpointError, ConfigError, LoginFailed
+from smartos_lab.errors import CheckpointError, ConfigError
 from smartos_lab.machine.disks import create_blank
 from smartos_lab.machine.qemu import QemuMachine
-from smartos_lab.machine.shell import ConsoleShell, login
-from smartos_lab.machine.spec import Disk, KernelBoot, MachineSpec
-from tests.guest.build import ensure_test_guest
-
-READY = "smartos-lab test guest: ready"
+from smartos_lab.machine.shell import ConsoleShell
+from smartos_lab.machine.spec import Disk
+from tests.guest.machines import bare_spec, booted_guest
 
 pytestmark = pytest.mark.guest
 
 
-def login_retrying(console, password: str, attempts: int = 3) -> None:
-    """Log in; retry when the guest says "Login incorrect": right after the first login
-    prompt, serial input is sometimes lost (seen about 1 boot in 6 under load)."""
-    for attempt in range(attempts):
-        try:
-            return login(console, password=password)
-        except LoginFailed:
-            if attempt == attempts - 1:
-                raise
-
-
 @pytest.fixture(scope="module")
-def guest():
-    return ensure_test_guest()
-
-
-@pytest.fixture(scope="module")
-def machine(guest, tmp_path_factory):
+def machine(tmp_path_factory):
     data = create_blank(tmp_path_factory.mktemp("ckpt") / "data.qcow2", "64M")
-    spec = MachineSpec(name=f"ckpt-{os.getpid()}", memory_mib=384,
-                       boot=KernelBoot(guest.kernel, guest.cmdline, (str(guest.initrd),)),
-                       disks=(Disk(data),))
-    m = QemuMachine.launch(spec)
-    try:
-        m.console.expect_exact(READY, timeout=180)
-        login_retrying(m.console, guest.root_password)
-        yield m
-    finally:
-        m.shutdown()
+    with booted_guest(f"ckpt-{os.getpid()}", disks=(Disk(data),)) as b:
+        yield b.machine
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +58,8 @@ def test_save_and_restore_times_are_measured_and_repeatable(machine, shell):
         shell.check("echo touched > /root/t")
         restores.append(machine.restore("timing"))
         assert shell.run("cat /root/t").exit_status == 1
-    print(f"\nsave {sorted(saves)[1]:.3f} s median of {['%.3f' % s for s in saves]}, "
-          f"restore {sorted(restores)[1]:.3f} s median of {['%.3f' % r for r in restores]}")
+    print(f"\nsave {sorted(saves)[1]:.3f} s median of {[f'{s:.3f}' for s in saves]}, "
+          f"restore {sorted(restores)[1]:.3f} s median of {[f'{r:.3f}' for r in restores]}")
     assert all(0 < t < 60 for t in saves + restores)
     machine.delete_checkpoint("timing")
 
@@ -137,7 +111,7 @@ def test_bad_checkpoint_names_are_config_errors(machine, bad):
 
 
 def test_a_machine_without_a_writable_qcow2_disk_cannot_checkpoint():
-    with QemuMachine.launch(MachineSpec(name=f"nodisk-{os.getpid()}", memory_mib=64)) as m:
+    with QemuMachine.launch(bare_spec(f"nodisk-{os.getpid()}")) as m:
         with pytest.raises(CheckpointError, match="need a writable qcow2 disk"):
             m.checkpoint("x")
         assert m.checkpoints() == []
@@ -147,8 +121,7 @@ def test_a_writable_raw_disk_blocks_checkpoints(tmp_path):
     raw = tmp_path / "raw.img"
     raw.write_bytes(bytes(1 << 20))
     data = create_blank(tmp_path / "data.qcow2", "8M")
-    spec = MachineSpec(name=f"rawdisk-{os.getpid()}", memory_mib=64,
-                       disks=(Disk(data), Disk(raw, format="raw")))
+    spec = bare_spec(f"rawdisk-{os.getpid()}", disks=(Disk(data), Disk(raw, format="raw")))
     with QemuMachine.launch(spec) as m:
         with pytest.raises(CheckpointError, match="every writable disk to be qcow2.*raw"):
             m.checkpoint("x")

@@ -1,62 +1,26 @@
 """The serial console on the Linux test guest (a test substrate, not SmartOS) under QEMU.
 
 One guest boots for the module; the panic test boots its own throwaway guest.
-``booted_guest`` is shared with test_shell.py and test_ssh.py.
 """
 from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from smartos_lab.errors import ConsoleTimeout, GuestPanic, QemuExited
-from smartos_lab.machine.qemu import QemuMachine
-from smartos_lab.machine.shell import ConsoleShell, login
-from smartos_lab.machine.spec import KernelBoot, MachineSpec, Nic, PortForward
-from tests.guest.build import READY_LINE, TestGuest, ensure_test_guest
+from smartos_lab.machine.shell import ConsoleShell
+from tests.guest.build import READY_LINE
+from tests.guest.machines import booted_guest
 
 pytestmark = pytest.mark.guest
 
 
-@dataclass
-class BootedGuest:
-    machine: QemuMachine
-    guest: TestGuest
-    serial_log: Path
-    boot_seconds: float         # launch to the ready line
-    login_seconds: float
-
-    @property
-    def console(self):
-        return self.machine.console
-
-
-@contextmanager
-def booted_guest(name: str, log_dir: Path, *, ssh: bool = False):
-    """Boot the test guest under QEMU, log in as root on the console; always stop QEMU."""
-    guest = ensure_test_guest()
-    nics = (Nic(forwards=(PortForward(22, name="ssh"),)),) if ssh else ()
-    spec = MachineSpec(name=f"{name}-{os.getpid()}", memory_mib=384, nics=nics,
-                       boot=KernelBoot(guest.kernel, guest.cmdline, (str(guest.initrd),)))
-    log = log_dir / "serial.log"
-    started = time.monotonic()
-    machine = QemuMachine.launch(spec, serial_log=log)
-    try:
-        machine.console.expect_exact(READY_LINE, timeout=300, idle_timeout=120)
-        booted = time.monotonic()
-        login(machine.console, password=guest.root_password, timeout=120)
-        yield BootedGuest(machine, guest, log, booted - started, time.monotonic() - booted)
-    finally:
-        machine.shutdown()
-
-
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory):
-    with booted_guest("con", tmp_path_factory.mktemp("con")) as b:
+    log = tmp_path_factory.mktemp("con") / "serial.log"
+    with booted_guest(f"con-{os.getpid()}", serial_log=log) as b:
         print(f"\nboot to ready line: {b.boot_seconds:.1f} s, login: {b.login_seconds:.2f} s")
         yield b
 
@@ -129,7 +93,7 @@ def test_qemu_exiting_ends_waits_with_qemu_exited(booted):
 
 def test_a_guest_panic_raises_guest_panic_with_the_panic_text(tmp_path):
     """A throwaway guest: sysrq-c panics it (panic=0 keeps it halted)."""
-    with booted_guest("panic", tmp_path) as b:
+    with booted_guest(f"panic-{os.getpid()}", serial_log=tmp_path / "serial.log") as b:
         shell = ConsoleShell(b.console)
         shell.setup()
         t0 = time.monotonic()

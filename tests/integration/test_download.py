@@ -215,7 +215,8 @@ def self_signed_cert(tmp_path):
 def test_https_certificates_are_verified(self_signed_cert, tmp_path, monkeypatch):
     with FaultyServer(tls=self_signed_cert) as server:
         server.serve("/f", DATA, cut_after=1_000_000)
-        with pytest.raises(DownloadError, match=f"cannot reach .*{server.url('/f')}.*CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(DownloadError,
+                           match=f"cannot reach .*{server.url('/f')}.*CERTIFICATE_VERIFY_FAILED"):
             download(server.url("/f"), tmp_path / "f")
         assert server.requests == []
         monkeypatch.setenv("SSL_CERT_FILE", self_signed_cert[0])     # now the certificate is trusted

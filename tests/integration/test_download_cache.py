@@ -9,8 +9,13 @@ import pytest
 from smartos_lab.errors import ChecksumMismatch, DownloadError
 from smartos_lab.images.cache import ImageCache
 from smartos_lab.images.mirror import Mirror
-from tests.images_support.disks import (TEST_ARCHIVE, TEST_UNIX, gzip_file, make_platform_tarball,
-                                        make_usb_test_image)
+from tests.images_support.disks import (
+    TEST_ARCHIVE,
+    TEST_UNIX,
+    gzip_file,
+    make_platform_tarball,
+    make_usb_test_image,
+)
 from tests.images_support.http_server import FaultyServer
 from tests.images_support.net import unanswered_port  # noqa: F401  (fixture)
 

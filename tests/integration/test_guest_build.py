@@ -7,6 +7,8 @@ import re
 import shlex
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
@@ -62,6 +64,18 @@ class ConsoleGuest:
         self.console.close(force=True)
 
 
+@contextmanager
+def logged_in_guest(guest: TestGuest, **kw) -> Iterator[ConsoleGuest]:
+    """Boot ``guest`` to its login prompt and log in as root; always stop QEMU."""
+    vm = ConsoleGuest(guest, **kw)
+    try:
+        vm.wait_for_login_prompt()
+        vm.login()
+        yield vm
+    finally:
+        vm.close()
+
+
 @pytest.fixture(scope="module")
 def base_guest() -> TestGuest:
     return ensure_test_guest("base")
@@ -69,13 +83,8 @@ def base_guest() -> TestGuest:
 
 @pytest.fixture(scope="module")
 def logged_in(base_guest):
-    vm = ConsoleGuest(base_guest)
-    try:
-        vm.wait_for_login_prompt()
-        vm.login()
+    with logged_in_guest(base_guest) as vm:
         yield vm
-    finally:
-        vm.close()
 
 
 # --- building and the cache -----------------------------------------------------
@@ -181,29 +190,19 @@ def test_ssh_with_a_key_pushed_over_the_console_moves_files(logged_in):
 
 @pytest.mark.timeout(300)
 def test_poweroff_ends_qemu(base_guest):
-    vm = ConsoleGuest(base_guest)
-    try:
-        vm.wait_for_login_prompt()
-        vm.login()
+    with logged_in_guest(base_guest) as vm:
         vm.console.sendline("poweroff -f")
         vm.console.expect(pexpect.EOF, timeout=60)
-    finally:
-        vm.close()
 
 
 @pytest.mark.timeout(300)
 def test_sysrq_crash_panics_and_the_guest_stays_halted(base_guest):
-    vm = ConsoleGuest(base_guest)
-    try:
-        vm.wait_for_login_prompt()
-        vm.login()
+    with logged_in_guest(base_guest) as vm:
         vm.console.sendline("echo c > /proc/sysrq-trigger")
         vm.console.expect(r"Kernel panic - not syncing: sysrq triggered crash", timeout=60)
         vm.console.expect(r"end Kernel panic", timeout=60)
         time.sleep(2)
         assert vm.console.isalive(), "panic=0 should keep the guest halted, not exit QEMU"
-    finally:
-        vm.close()
 
 
 # --- the zfs variant ----------------------------------------------------------------
@@ -219,15 +218,10 @@ def zfs_guest() -> TestGuest:
 @pytest.mark.slow
 @pytest.mark.timeout(ZFS_BUILD_TIMEOUT)
 def test_zfs_guest_reports_zpool_version(zfs_guest):
-    vm = ConsoleGuest(zfs_guest)
-    try:
-        vm.wait_for_login_prompt()
-        vm.login()
+    with logged_in_guest(zfs_guest) as vm:
         out = vm.check("zpool version")
-        assert re.search(r"^zfs-\d+\.\d+\.\d+", out, re.MULTILINE), out
-        assert re.search(r"^zfs-kmod-\d+\.\d+\.\d+", out, re.MULTILINE), out
-    finally:
-        vm.close()
+    assert re.search(r"^zfs-\d+\.\d+\.\d+", out, re.MULTILINE), out
+    assert re.search(r"^zfs-kmod-\d+\.\d+\.\d+", out, re.MULTILINE), out
 
 
 @pytest.mark.zfs
@@ -240,10 +234,7 @@ def test_zfs_guest_builds_and_scrubs_a_mirror_on_partitioned_disks(zfs_guest, tm
         with open(disk, "wb") as f:
             f.truncate(256 * 1024 * 1024)
         disks.append(disk)
-    vm = ConsoleGuest(zfs_guest, disks=tuple(disks))
-    try:
-        vm.wait_for_login_prompt()
-        vm.login()
+    with logged_in_guest(zfs_guest, disks=tuple(disks)) as vm:
         for dev in ("/dev/vda", "/dev/vdb"):
             vm.check(f"echo 'label: gpt' | sfdisk -q {dev} && echo ',,' | sfdisk -q --append {dev}")
         vm.check("ls /dev/vda1 /dev/vdb1")
@@ -255,5 +246,3 @@ def test_zfs_guest_builds_and_scrubs_a_mirror_on_partitioned_disks(zfs_guest, tm
         assert "mirror-0" in status and "vda1" in status and "vdb1" in status, status
         assert re.search(r"scan: scrub repaired 0B .* with 0 errors", status), status
         assert "errors: No known data errors" in status, status
-    finally:
-        vm.close()

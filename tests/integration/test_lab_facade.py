@@ -79,9 +79,11 @@ def test_another_process_attaches_by_name_after_we_let_go(lab):
 
 
 def test_restore_brings_back_ram_and_disk_state_and_the_shell_works_after(lab):
-    lab.check("echo before > /tmp/before; echo disk-before | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null")
+    lab.check("echo before > /tmp/before; "
+              "echo disk-before | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null")
     lab.checkpoint("known-good")
-    lab.check("echo after > /tmp/after; echo disk-after | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null")
+    lab.check("echo after > /tmp/after; "
+              "echo disk-after | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null")
     seconds = lab.restore("known-good")
     assert seconds < 30
     assert lab.sh("cat /tmp/before").stdout == "before\n"

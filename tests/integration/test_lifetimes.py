@@ -17,8 +17,8 @@ from smartos_lab.errors import LabNotFound
 from smartos_lab.machine.qemu import QemuMachine
 from smartos_lab.machine.registry import our_qemu_processes, running_labs, stop
 from smartos_lab.machine.rundir import RunDir
-from smartos_lab.machine.spec import MachineSpec
 from smartos_lab.paths import run_root
+from tests.guest.machines import bare_spec
 
 PID = os.getpid()
 
@@ -108,7 +108,7 @@ def test_another_process_can_attach_to_a_running_lab(cleanup):
 def test_a_lab_whose_qemu_was_killed_is_reported_dead_once_and_cleaned_up(cleanup):
     name = f"dead-{PID}"
     cleanup[0].append(name)
-    m = QemuMachine.launch(MachineSpec(name=name, memory_mib=64))
+    m = QemuMachine.launch(bare_spec(name))
     os.kill(m.pid, signal.SIGKILL)
     m._proc.wait(10)
     labs = [s for s in running_labs() if s.name == name]
@@ -123,7 +123,7 @@ def test_a_lab_whose_qemu_was_killed_is_reported_dead_once_and_cleaned_up(cleanu
 def test_a_qemu_without_its_run_dir_is_an_orphan_and_down_kills_it(cleanup):
     name = f"orph-{PID}"
     cleanup[0].append(name)
-    m = QemuMachine.launch(MachineSpec(name=name, memory_mib=64, nics=()))
+    m = QemuMachine.launch(bare_spec(name, nics=()))
     shutil.rmtree(m.run_dir.path)
     labs = [s for s in running_labs() if s.name == name]
     assert [(s.state, s.pid) for s in labs] == [("orphan", m.pid)]
@@ -149,7 +149,7 @@ def test_a_lab_in_another_run_root_is_neither_listed_nor_an_orphan(cleanup, tmp_
     name = f"other-{PID}"
     cleanup[0].append(name)
     root = tmp_path / "r"
-    m = QemuMachine.launch(MachineSpec(name=name, memory_mib=64), run_root=root)
+    m = QemuMachine.launch(bare_spec(name), run_root=root)
     try:
         assert name not in {s.name for s in running_labs()}
         assert [s.state for s in running_labs(root) if s.name == name] == ["running"]

@@ -14,35 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from smartos_lab.errors import (ConfigError, ImageError, LoginFailed, PortInUse, QemuExited,
-                                QemuNotFound, RunDirError)
+from smartos_lab.errors import ConfigError, ImageError, PortInUse, QemuExited, QemuNotFound, RunDirError
 from smartos_lab.machine.accel import detect_accel
 from smartos_lab.machine.disks import create_blank, create_overlay, image_info
 from smartos_lab.machine.qemu import QemuMachine
-from smartos_lab.machine.shell import ConsoleShell, login
+from smartos_lab.machine.shell import ConsoleShell
 from smartos_lab.machine.spec import Disk, KernelBoot, MachineSpec, Nic, PortForward
 from smartos_lab.paths import run_root
-from tests.guest.build import ensure_test_guest
+from tests.guest.build import READY_LINE, ensure_test_guest
+from tests.guest.machines import booted_guest, guest_spec
 
-READY = "smartos-lab test guest: ready"
 NAME = f"mach-{os.getpid()}"
 MARKER = b"written-by-the-guest-into-the-overlay"
-
-
-def guest_spec(name: str, guest, **kw) -> MachineSpec:
-    return MachineSpec(name=name, memory_mib=384,
-                       boot=KernelBoot(guest.kernel, guest.cmdline, (str(guest.initrd),)), **kw)
-
-
-def login_retrying(console, password: str, attempts: int = 3) -> None:
-    """Log in; retry when the guest says "Login incorrect": right after the first login
-    prompt, serial input is sometimes lost (seen about 1 boot in 6 under load)."""
-    for attempt in range(attempts):
-        try:
-            return login(console, password=password)
-        except LoginFailed:
-            if attempt == attempts - 1:
-                raise
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +49,8 @@ def overlay(base, tmp_path_factory):
 @pytest.fixture(scope="module")
 def machine(guest, overlay, tmp_path_factory):
     log = tmp_path_factory.mktemp("logs") / "serial.log"
-    spec = guest_spec(NAME, guest, disks=(Disk(overlay),),
-                      nics=(Nic(forwards=(PortForward(22, name="ssh"),)),))
-    m = QemuMachine.launch(spec, serial_log=log)
-    try:
-        m.console.expect_exact(READY, timeout=180)
-        login_retrying(m.console, guest.root_password)
-        yield m
-    finally:
-        m.shutdown()
+    with booted_guest(NAME, guest=guest, ssh=True, disks=(Disk(overlay),), serial_log=log) as b:
+        yield b.machine
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +95,7 @@ def test_ssh_forward_got_a_free_host_port_that_reaches_dropbear(machine):
 
 
 def test_everything_the_guest_prints_is_in_the_serial_log(machine):
-    assert READY in machine.serial_log.read_text(errors="replace")
+    assert READY_LINE in machine.serial_log.read_text(errors="replace")
 
 
 def test_guest_writes_reach_the_overlay_and_never_the_base(machine, shell, base, overlay, tmp_path):

@@ -16,22 +16,19 @@ import time
 
 import pytest
 
-from smartos_lab.errors import QMPError, QMPTimeout, QemuExited
+from smartos_lab.errors import QemuExited, QMPError, QMPTimeout
 from smartos_lab.machine.disks import create_blank
 from smartos_lab.machine.qemu import QemuMachine
 from smartos_lab.machine.qmp import PNG_MAGIC, QMP
-from smartos_lab.machine.spec import Disk, MachineSpec
+from smartos_lab.machine.spec import Disk
+from tests.guest.machines import bare_spec
 
 NAME = f"qmp-{os.getpid()}"
 
 
-def bare(name: str, **kw) -> MachineSpec:
-    return MachineSpec(name=name, memory_mib=64, **kw)
-
-
 @pytest.fixture(scope="module")
 def machine():
-    m = QemuMachine.launch(bare(NAME))
+    m = QemuMachine.launch(bare_spec(NAME))
     try:
         yield m
     finally:
@@ -135,7 +132,7 @@ def test_usb_hotplug_needs_a_usb_controller(machine, tmp_path):
 
 def test_usb_disks_hotplug_and_unplug_without_guest_help(tmp_path):
     base = create_blank(tmp_path / "boot.qcow2", "1M")
-    spec = bare(f"usb-{os.getpid()}", disks=(Disk(base, interface="usb"),))
+    spec = bare_spec(f"usb-{os.getpid()}", disks=(Disk(base, interface="usb"),))
     with QemuMachine.launch(spec) as m:
         disk = create_blank(tmp_path / "u.qcow2", "16M")
         m.qmp.add_disk(disk, node_id="u1", interface="usb")
@@ -149,7 +146,7 @@ def test_usb_disks_hotplug_and_unplug_without_guest_help(tmp_path):
 def test_every_disk_interface_is_accepted_by_real_qemu(tmp_path):
     iso = tmp_path / "cd.iso"
     iso.write_bytes(bytes(2048 * 16))
-    spec = bare(f"ifaces-{os.getpid()}", disks=(
+    spec = bare_spec(f"ifaces-{os.getpid()}", disks=(
         Disk(create_blank(tmp_path / "v.qcow2", "8M"), interface="virtio", serial="VIRT1"),
         Disk(create_blank(tmp_path / "a.qcow2", "8M"), interface="ahci"),
         Disk(iso, interface="ide", media="cdrom", format="raw"),
@@ -166,7 +163,7 @@ def test_every_disk_interface_is_accepted_by_real_qemu(tmp_path):
 
 
 def test_a_killed_qemu_gives_qmp_errors_not_hangs():
-    m = QemuMachine.launch(bare(f"dead-{os.getpid()}"))
+    m = QemuMachine.launch(bare_spec(f"dead-{os.getpid()}"))
     try:
         os.kill(m.pid, 9)
         m._proc.wait(10)

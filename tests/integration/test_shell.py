@@ -13,14 +13,14 @@ import pytest
 from smartos_lab.errors import CommandFailed, CommandTimeout
 from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.shell import ConsoleShell
-from tests.integration.test_console import booted_guest
+from tests.guest.machines import booted_guest
 
 pytestmark = pytest.mark.guest
 
 
 @pytest.fixture(scope="module")
-def booted(tmp_path_factory):
-    with booted_guest("sh", tmp_path_factory.mktemp("sh")) as b:
+def booted():
+    with booted_guest(f"sh-{os.getpid()}") as b:
         print(f"\nboot to ready line: {b.boot_seconds:.1f} s, login: {b.login_seconds:.2f} s")
         yield b
 

@@ -16,14 +16,14 @@ from smartos_lab.errors import CommandTimeout, TransportError
 from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.shell import ConsoleShell
 from smartos_lab.machine.ssh import SSHShell, generate_keypair
-from tests.integration.test_console import booted_guest
+from tests.guest.machines import booted_guest
 
 pytestmark = pytest.mark.guest
 
 
 @pytest.fixture(scope="module")
-def booted(tmp_path_factory):
-    with booted_guest("ssh", tmp_path_factory.mktemp("ssh"), ssh=True) as b:
+def booted():
+    with booted_guest(f"ssh-{os.getpid()}", ssh=True) as b:
         yield b
 
 

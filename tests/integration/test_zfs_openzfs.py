@@ -18,14 +18,14 @@ import time
 
 import pytest
 
-from smartos_lab.errors import CommandFailed, ConfigError, LoginFailed
+from smartos_lab.errors import CommandFailed, ConfigError
 from smartos_lab.machine.disks import create_blank
-from smartos_lab.machine.qemu import QemuMachine
-from smartos_lab.machine.shell import ConsoleShell, login
-from smartos_lab.machine.spec import Disk, KernelBoot, MachineSpec
+from smartos_lab.machine.shell import ConsoleShell
+from smartos_lab.machine.spec import Disk
 from smartos_lab.toolkits.selfheal import SelfHealingDemo
 from smartos_lab.toolkits.zfs import Zfs
-from tests.guest.build import READY_LINE, ensure_test_guest
+from tests.guest.build import ensure_test_guest
+from tests.guest.machines import booted_guest
 
 pytestmark = [pytest.mark.zfs, pytest.mark.guest, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -49,30 +49,18 @@ def images(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shell(guest, images, tmp_path_factory):
     log = tmp_path_factory.mktemp("zfs-logs") / "serial.log"
-    spec = MachineSpec(
-        name=f"zfs-{os.getpid()}", memory_mib=1024, cpus=1,
-        boot=KernelBoot(guest.kernel, guest.cmdline, (str(guest.initrd),)),
-        disks=tuple(Disk(p, interface="virtio", format="raw") for p in images))
-    start = time.monotonic()
-    machine = QemuMachine.launch(spec, serial_log=log)
+    disks = tuple(Disk(p, interface="virtio", format="raw") for p in images)
     try:
-        machine.console.expect_exact(READY_LINE, timeout=300)
-        TIMINGS["boot_s"] = time.monotonic() - start
-        for attempt in range(3):       # serial input right after the first prompt can be lost
-            try:
-                login(machine.console, password=guest.root_password)
-                break
-            except LoginFailed:
-                if attempt == 2:
-                    raise
-        sh = ConsoleShell(machine.console)
-        sh.setup()
-        for disk in DISKS:             # one GPT partition over each disk (sfdisk's defaults)
-            sh.check(f"printf 'label: gpt\\n,,\\n' | sfdisk -q /dev/{disk}", timeout=60)
-        sh.check("for p in " + " ".join(PARTS) + "; do test -b $p || exit 1; done", timeout=30)
-        yield sh
+        with booted_guest(f"zfs-{os.getpid()}", guest=guest, memory_mib=1024, cpus=1, disks=disks,
+                          serial_log=log) as booted:
+            TIMINGS["boot_s"] = booted.boot_seconds
+            sh = ConsoleShell(booted.console)
+            sh.setup()
+            for disk in DISKS:         # one GPT partition over each disk (sfdisk's defaults)
+                sh.check(f"printf 'label: gpt\\n,,\\n' | sfdisk -q /dev/{disk}", timeout=60)
+            sh.check("for p in " + " ".join(PARTS) + "; do test -b $p || exit 1; done", timeout=30)
+            yield sh
     finally:
-        machine.shutdown()
         print(f"\nOpenZFS guest timings: {TIMINGS}")
 
 

@@ -9,8 +9,14 @@ import tty
 
 import pytest
 
-from smartos_lab.errors import (ConsoleClosed, ConsoleTimeout, GuestDebugger, GuestHalted,
-                                GuestPanic, QemuExited)
+from smartos_lab.errors import (
+    ConsoleClosed,
+    ConsoleTimeout,
+    GuestDebugger,
+    GuestHalted,
+    GuestPanic,
+    QemuExited,
+)
 from smartos_lab.machine.console import Console, ConsoleProfile
 
 

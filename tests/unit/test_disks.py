@@ -6,8 +6,7 @@ import hashlib
 import pytest
 
 from smartos_lab.errors import ConfigError, ImageError
-from smartos_lab.machine.disks import (check_disk_image, create_blank, create_overlay,
-                                       image_info, parse_size)
+from smartos_lab.machine.disks import check_disk_image, create_blank, create_overlay, image_info, parse_size
 
 MIB = 1 << 20
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 import json
 
 from smartos_lab import doctor
-from smartos_lab.doctor import (Check, all_required_ok, check_qemu, check_run_root, format_report,
-                                parse_qemu_version, run_checks, to_json)
+from smartos_lab.doctor import (
+    Check,
+    all_required_ok,
+    check_qemu,
+    check_run_root,
+    format_report,
+    parse_qemu_version,
+    run_checks,
+    to_json,
+)
 
 
 def test_parse_qemu_version():

@@ -9,8 +9,14 @@ import pytest
 from smartos_lab.errors import ConfigError, DownloadError, ImageError
 from smartos_lab.images.cache import ImageCache
 from smartos_lab.images.mirror import Mirror
-from tests.images_support.disks import (TEST_UNIX, gzip_file, make_iso_like, make_platform_dir,
-                                        make_platform_tarball, make_usb_test_image)
+from tests.images_support.disks import (
+    TEST_UNIX,
+    gzip_file,
+    make_iso_like,
+    make_platform_dir,
+    make_platform_tarball,
+    make_usb_test_image,
+)
 
 TS = "20250724T001011Z"
 OLD = "20240104T000505Z"

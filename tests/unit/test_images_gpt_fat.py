@@ -6,8 +6,17 @@ import struct
 import pytest
 
 from smartos_lab.errors import ImageError
-from smartos_lab.images.fat import (fat_copy_in, fat_copy_out, fat_delete, fat_exists, fat_label, fat_list,
-                                    fat_mkdir, fat_read, fat_write)
+from smartos_lab.images.fat import (
+    fat_copy_in,
+    fat_copy_out,
+    fat_delete,
+    fat_exists,
+    fat_label,
+    fat_list,
+    fat_mkdir,
+    fat_read,
+    fat_write,
+)
 from smartos_lab.images.gpt import find_partition, read_partitions
 from tests.images_support.disks import REAL_LAYOUT, SMALL_LAYOUT, make_gpt_disk
 

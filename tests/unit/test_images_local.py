@@ -7,9 +7,16 @@ import pytest
 
 from smartos_lab.errors import ImageError
 from smartos_lab.images.local import identify
-from tests.images_support.disks import (SMALL_LAYOUT, add_member, gzip_file, make_gpt_disk,
-                                        make_iso_like, make_platform_dir, make_platform_tarball,
-                                        make_usb_test_image)
+from tests.images_support.disks import (
+    SMALL_LAYOUT,
+    add_member,
+    gzip_file,
+    make_gpt_disk,
+    make_iso_like,
+    make_platform_dir,
+    make_platform_tarball,
+    make_usb_test_image,
+)
 
 TS = "20250724T001011Z"
 

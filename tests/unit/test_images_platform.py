@@ -7,9 +7,16 @@ import pytest
 
 from smartos_lab.errors import ConfigError, ImageError
 from smartos_lab.images.platform import extract_platform, platform_files
-from tests.images_support.disks import (TEST_ARCHIVE, TEST_UNIX, gzip_file, make_iso_like,
-                                        make_platform_dir, make_platform_tarball,
-                                        make_usb_test_image, mtools_put)
+from tests.images_support.disks import (
+    TEST_ARCHIVE,
+    TEST_UNIX,
+    gzip_file,
+    make_iso_like,
+    make_platform_dir,
+    make_platform_tarball,
+    make_usb_test_image,
+    mtools_put,
+)
 
 TS = "20250724T001011Z"
 

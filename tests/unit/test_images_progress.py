@@ -2,8 +2,7 @@
 import io
 import sys
 
-from smartos_lab.images.progress import (NotebookProgress, TerminalProgress, describe,
-                                         notebook_progress)
+from smartos_lab.images.progress import NotebookProgress, TerminalProgress, describe, notebook_progress
 
 
 class TTY(io.StringIO):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,31 +14,27 @@ from types import SimpleNamespace
 
 import pytest
 
-from smartos_lab.errors import CommandTimeout, ImageError
-from smartos_lab.machine.result import CommandResult
-from smartos_lab.notebook import (CheckpointActions, Exercise, PrintSteps, Step, StepDisplay,
-                                  StepLog, checkpoint_buttons, console_text, console_widget,
-                                  figure_image, find_image, in_notebook, published_example,
-                                  require_image, step_display, table)
+from smartos_lab.errors import ImageError
+from smartos_lab.notebook import (
+    CheckpointActions,
+    Exercise,
+    PrintSteps,
+    Step,
+    StepDisplay,
+    StepLog,
+    checkpoint_buttons,
+    console_text,
+    console_widget,
+    figure_image,
+    find_image,
+    in_notebook,
+    published_example,
+    require_image,
+    step_display,
+    table,
+)
 
-
-class LocalShell:
-    """Runs commands in a local /bin/sh, like a lab's shell runs them in the guest."""
-
-    def __init__(self, cwd: Path):
-        self.cwd = cwd
-        self.commands: list[str] = []
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        self.commands.append(command)
-        started = time.monotonic()
-        try:
-            proc = subprocess.run(["/bin/sh", "-c", command], cwd=self.cwd, capture_output=True,
-                                  text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise CommandTimeout(f"{command!r} did not finish within {timeout} s") from None
-        return CommandResult(command, proc.returncode, proc.stdout, proc.stderr,
-                             time.monotonic() - started, transport="local")
+from ._runners import LocalShell
 
 
 @pytest.fixture

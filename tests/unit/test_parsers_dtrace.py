@@ -197,7 +197,8 @@ def test_trace_records_follow_the_probe_header():
     out = parse("toolkit_exec_success_records.txt")
     assert len(out.records) == 10
     first = out.records[0]
-    assert (first.cpu, first.probe_id, first.probe, first.data) == (0, 3297, "exec_common:exec-success", "man ls")
+    assert (first.cpu, first.probe_id, first.probe, first.data) == (
+        0, 3297, "exec_common:exec-success", "man ls")
     assert out.aggregations == []
 
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 import pytest
 
 from smartos_lab.errors import ParseError
-from smartos_lab.parsers import (parse_diskinfo, parse_dladm_show_phys, parse_dladm_show_vnic,
-                                 parse_svcs, parse_svcs_x, parse_sysinfo)
+from smartos_lab.parsers import (
+    parse_diskinfo,
+    parse_dladm_show_phys,
+    parse_dladm_show_vnic,
+    parse_svcs,
+    parse_svcs_x,
+    parse_sysinfo,
+)
 
 from ._parser_fixtures import fixture
 
@@ -101,7 +107,7 @@ def test_show_phys_reads_state_speed_and_duplex():
 
 def test_show_phys_reads_other_column_widths():
     links = parse_dladm_show_phys(fixture("dladm/show_phys_helios_omicron_pr.txt"))
-    assert [(l.link, l.state, l.duplex) for l in links] == [
+    assert [(link.link, link.state, link.duplex) for link in links] == [
         ("igb0", "up", "full"), ("tfpkt0", "down", "unknown"), ("cxgbe0", "down", "unknown"),
         ("cxgbe1", "down", "unknown")]
     (vioif0,) = parse_dladm_show_phys(fixture("dladm/show_phys_omnios_bhyve.txt"))
@@ -168,7 +174,8 @@ def test_show_vnic_parseable_rejects_a_wrong_field_count():
 
 
 def test_show_vnic_rejects_a_row_with_a_missing_column():
-    text = fixture("dladm/show_vnic_two_nics_smartos_nfs.txt").replace("fixed       0    c9fd", "fixed       c9fd", 1)
+    text = fixture("dladm/show_vnic_two_nics_smartos_nfs.txt").replace(
+        "fixed       0    c9fd", "fixed       c9fd", 1)
     with pytest.raises(ParseError, match="expected 7 columns") as err:
         parse_dladm_show_vnic(text)
     assert err.value.lineno == 3
@@ -215,7 +222,8 @@ def test_svcs_rejects_an_unknown_state():
 
 
 def test_svcs_rejects_a_row_with_a_missing_column():
-    text = fixture("svcs/svcs_pools_illumos_sysadrm.txt").replace("10:40:27 svc:/system/pools:default", "10:40:27")
+    text = fixture("svcs/svcs_pools_illumos_sysadrm.txt").replace(
+        "10:40:27 svc:/system/pools:default", "10:40:27")
     with pytest.raises(ParseError, match="expected 3 columns"):
         parse_svcs(text)
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 import pytest
 
 from smartos_lab.errors import ParseError
-from smartos_lab.parsers import (VMADM_LIST_DEFAULT_FIELDS, VmadmVm, parse_vmadm_get,
-                                 parse_vmadm_json, parse_vmadm_list)
+from smartos_lab.parsers import (
+    VMADM_LIST_DEFAULT_FIELDS,
+    VmadmVm,
+    parse_vmadm_get,
+    parse_vmadm_json,
+    parse_vmadm_list,
+)
 
 from ._parser_fixtures import fixture
 

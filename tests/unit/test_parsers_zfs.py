@@ -83,8 +83,9 @@ def test_zfs_list_no_datasets_available_is_empty():
 
 
 def test_zfs_list_rejects_a_truncated_row():
-    text = fixture("zfs/list_r_zones_smartos_nfs.txt").replace("zones/opt                                    957K  11.3G   957K  legacy",
-                                                               "zones/opt                                    957K")
+    text = fixture("zfs/list_r_zones_smartos_nfs.txt").replace(
+        "zones/opt                                    957K  11.3G   957K  legacy",
+        "zones/opt                                    957K")
     with pytest.raises(ParseError, match="expected 5 columns") as err:
         parse_zfs_list(text)
     assert err.value.command == "zfs list" and err.value.lineno == 7

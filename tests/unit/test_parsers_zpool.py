@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from smartos_lab.errors import ParseError
-from smartos_lab.parsers import (ZPOOL_LIST_DEFAULT_FIELDS, parse_zpool_list,
-                                 parse_zpool_status)
+from smartos_lab.parsers import ZPOOL_LIST_DEFAULT_FIELDS, parse_zpool_list, parse_zpool_status
 from smartos_lab.parsers._table import count
 
 from ._parser_fixtures import fixture, fixtures_in

@@ -6,9 +6,9 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from smartos_lab.errors import ConfigError, LabNotFound, RunDirError
 from smartos_lab.machine.rundir import RunDir, ensure_run_root, validate_name

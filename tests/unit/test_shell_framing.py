@@ -17,8 +17,16 @@ import time
 
 import pytest
 
-from smartos_lab.errors import (CommandFailed, CommandTimeout, ConfigError, ConsoleClosed,
-                                ConsoleTimeout, GuestPanic, LoginFailed, TransportError)
+from smartos_lab.errors import (
+    CommandFailed,
+    CommandTimeout,
+    ConfigError,
+    ConsoleClosed,
+    ConsoleTimeout,
+    GuestPanic,
+    LoginFailed,
+    TransportError,
+)
 from smartos_lab.machine.console import Console
 from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.result import CommandRunner

@@ -8,8 +8,13 @@ import stat
 import pytest
 
 from smartos_lab.errors import ConfigError
-from smartos_lab.smartos.answers import (SetupAnswers, generate_root_password, normalize_mac,
-                                         read_secret, write_secret)
+from smartos_lab.smartos.answers import (
+    SetupAnswers,
+    generate_root_password,
+    normalize_mac,
+    read_secret,
+    write_secret,
+)
 
 # Every key smartos_prompt_config.sh reads with getanswer (smartos-live @ 059ec27268b3):
 # skip_instructions 1141..., config_console 1145, admin_nic 493 (promptnic "'admin'"),

@@ -14,9 +14,16 @@ from smartos_lab.machine.accel import AccelChoice
 from smartos_lab.machine.argv import build_argv
 from smartos_lab.machine.rundir import RunDir
 from smartos_lab.machine.spec import DiskBoot, KernelBoot
-from smartos_lab.smartos.boot import (GIB, BootTimeouts, direct_boot_spec, kernel_cmdline,
-                                      loader_conf_local, prepare_usb_image, usb_boot_spec,
-                                      zones_disk_size)
+from smartos_lab.smartos.boot import (
+    GIB,
+    BootTimeouts,
+    direct_boot_spec,
+    kernel_cmdline,
+    loader_conf_local,
+    prepare_usb_image,
+    usb_boot_spec,
+    zones_disk_size,
+)
 
 TCG = AccelChoice("tcg", "TCG: test")
 KVM = AccelChoice("kvm", "KVM: test")

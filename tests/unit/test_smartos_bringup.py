@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from smartos_lab.machine.disks import image_info
-
 from smartos_lab.errors import ConfigError
 from smartos_lab.lab import LabConfig, LabDir
+from smartos_lab.machine.disks import image_info
 from smartos_lab.machine.spec import DiskBoot, KernelBoot
 from smartos_lab.smartos.bringup import SmartOSStrategy, describe, hostname_for
 from smartos_lab.smartos.milestones import Milestone

@@ -8,22 +8,14 @@ import subprocess
 import pytest
 
 from smartos_lab.errors import ConfigError
-from smartos_lab.machine.result import CommandResult
 from smartos_lab.toolkits import _cmd
+
+from ._runners import RecordingRunner
 
 # the guest shells: bash on SmartOS, busybox ash on the Linux test guest
 SHELLS = [pytest.param([s], id=s) for s in ("sh", "bash") if shutil.which(s)] + \
     ([pytest.param(["busybox", "sh"], id="busybox")] if shutil.which("busybox") else [])
 HOSTILE = ["a b", "it's", 'say "hi"', "x; rm -rf /", "$(reboot)", "`id`", "a|b", "*", "-rf"]
-
-
-class RecordingRunner:
-    def __init__(self):
-        self.commands: list[str] = []
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        self.commands.append(command)
-        return CommandResult(command, 0, "")
 
 
 @pytest.mark.parametrize("value", HOSTILE)

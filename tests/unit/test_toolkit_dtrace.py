@@ -4,45 +4,22 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from smartos_lab.errors import ConfigError, DTraceError
-from smartos_lab.machine.result import CommandResult
 from smartos_lab.parsers.dtrace import DTraceCompileError
 from smartos_lab.toolkits import dtrace_script as ds
 from smartos_lab.toolkits.dtrace import DTrace, split_output
 from smartos_lab.toolkits.oneliners import ONE_LINERS, one_liner
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from ._parser_fixtures import fixture
+from ._runners import LocalShell, RecordingRunner
 
 
-class RecordingRunner:
-    def __init__(self, out: str = "", status: int = 0):
-        self.out, self.status = out, status
-        self.commands: list[str] = []
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        self.commands.append(command)
-        if command.startswith("dtrace"):
-            return CommandResult(command, self.status, self.out)
-        return CommandResult(command, 0, "")
-
-
-class LocalShell:
-    """Runs commands in a real local sh (for the polling plumbing, no dtrace involved)."""
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        p = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=timeout)
-        return CommandResult(command, p.returncode, p.stdout, p.stderr, transport="local")
-
-
-def fixture(name: str) -> str:
-    lines = (FIXTURES / "dtrace" / name).read_text().splitlines(keepends=True)
-    while lines and lines[0].startswith("# "):
-        lines.pop(0)
-    return "".join(lines)
+def dtrace_runner(out: str = "", status: int = 0) -> RecordingRunner:
+    """Answers every ``dtrace`` command with ``out`` and ``status``."""
+    return RecordingRunner({"dtrace": (out, status)})
 
 
 # ------------------------------------------------------------------ composing programs
@@ -124,7 +101,7 @@ def test_bad_option_names_are_rejected():
 
 # ------------------------------------------------------------------ results
 def test_compile_errors_raise_a_typed_error_with_dtrace_s_message():
-    runner = RecordingRunner(fixture("guide_compile_error_printf.txt"), status=1)
+    runner = dtrace_runner(fixture("dtrace/guide_compile_error_printf.txt"), 1)
     with pytest.raises(DTraceCompileError) as info:
         DTrace(runner).run("BEGIN {\n printf(\"%s\", 1);\n}", duration=1)
     assert info.value.line == 4 and "argument #2 is incompatible" in info.value.message
@@ -132,14 +109,14 @@ def test_compile_errors_raise_a_typed_error_with_dtrace_s_message():
 
 
 def test_invalid_probe_specifier_raises_a_typed_error():
-    runner = RecordingRunner(fixture("smartos_faq_invalid_probe_pid.txt"), status=1)
+    runner = dtrace_runner(fixture("dtrace/smartos_faq_invalid_probe_pid.txt"), 1)
     with pytest.raises(DTraceError):
         DTrace(runner).run("pid$target::: { @ = count(); }", duration=1)
 
 
 def test_output_without_markers_keeps_the_printed_aggregations_in_order():
     """Output of a program that printed its aggregations itself (no END markers)."""
-    runner = RecordingRunner(fixture("guide_count_writesbycmd.txt"))
+    runner = dtrace_runner(fixture("dtrace/guide_count_writesbycmd.txt"))
     result = DTrace(runner).run("syscall::write:entry { @[execname] = count(); }", duration=1)
     agg = result.aggregation()
     assert agg.kind == "scalar" and agg.as_dict()["make.bin"] == 2010
@@ -149,8 +126,8 @@ def test_output_without_markers_keeps_the_printed_aggregations_in_order():
 def test_named_sections_map_to_aggregation_names():
     """The aggregation text is a real fixture; the '=== tick' lines are what our own
     printf() clauses print."""
-    counts = fixture("guide_count_writesbycmd.txt")
-    hists = fixture("guide_quantize_writetime.txt")
+    counts = fixture("dtrace/guide_count_writesbycmd.txt")
+    hists = fixture("dtrace/guide_quantize_writetime.txt")
     text = f"\n{counts}=== tick @\n\n{hists}=== tick @time\n=== tick end\n"
     final, intervals, rest = split_output(text)
     assert intervals == []
@@ -160,7 +137,7 @@ def test_named_sections_map_to_aggregation_names():
 
 def test_interval_sections_become_snapshots_and_the_end_print_the_final_aggregation():
     """Two intervals of a real histogram fixture, framed by our own marker lines."""
-    hists = fixture("guide_lquantize_fds.txt")
+    hists = fixture("dtrace/guide_lquantize_fds.txt")
     text = (f"{hists}=== tick @\n=== tick 1700000000000000000\n"
             f"=== tick @\n=== tick 1700000001000000000\n"
             f"{hists}=== tick @\n=== tick end\n")
@@ -172,7 +149,7 @@ def test_interval_sections_become_snapshots_and_the_end_print_the_final_aggregat
 
 
 def test_printed_lines_and_faults_are_kept():
-    runner = RecordingRunner(fixture("smartos_faq_invalid_address.txt"))
+    runner = dtrace_runner(fixture("dtrace/smartos_faq_invalid_address.txt"))
     result = DTrace(runner).run("syscall::open:entry { trace(stringof(arg0)); }", duration=1)
     assert len(result.faults) == 2 and result.faults[0].probe == "syscall::open:entry"
 

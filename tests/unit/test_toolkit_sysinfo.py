@@ -2,32 +2,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from smartos_lab.machine.result import CommandResult
 from smartos_lab.toolkits.sysinfo import SysInfo
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-class RecordingRunner:
-    def __init__(self, replies: dict[str, str] | None = None):
-        self.replies = replies or {}
-        self.commands: list[str] = []
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        self.commands.append(command)
-        for prefix, out in self.replies.items():
-            if command.startswith(prefix):
-                return CommandResult(command, 0, out)
-        return CommandResult(command, 0, "")
-
-
-def fixture(relative: str) -> str:
-    lines = (FIXTURES / relative).read_text().splitlines(keepends=True)
-    while lines and lines[0].startswith("# "):
-        lines.pop(0)
-    return "".join(lines)
+from ._parser_fixtures import fixture
+from ._runners import RecordingRunner
 
 
 def test_sysinfo_parses_the_json_and_refresh_adds_dash_f():

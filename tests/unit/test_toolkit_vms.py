@@ -11,12 +11,20 @@ import pytest
 
 from smartos_lab.errors import ConfigError
 from smartos_lab.machine.accel import AccelChoice
-from smartos_lab.machine.result import CommandResult
-from smartos_lab.toolkits.vms import (HostVirt, Vms, bhyve_payload, host_virtualization,
-                                      kvm_payload, nested_support, parse_cpuinfo)
+from smartos_lab.toolkits.vms import (
+    HostVirt,
+    Vms,
+    bhyve_payload,
+    host_virtualization,
+    kvm_payload,
+    nested_support,
+    parse_cpuinfo,
+)
+
+from ._parser_fixtures import fixture
+from ._runners import RecordingRunner
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures"
 IMAGE = "5c7d0d24-3475-11e5-8e67-27953a8b237e"
 UUID = "54f1cc77-68f1-42ab-acac-5c4f64f5d6e0"
 
@@ -153,30 +161,12 @@ def test_payload_needs_an_image_uuid():
 
 
 # ------------------------------------------------------------------ guest side
-class RecordingRunner:
-    def __init__(self, replies: dict[str, str]):
-        self.replies = replies
-        self.commands: list[str] = []
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        self.commands.append(command)
-        for prefix, out in self.replies.items():
-            if command.startswith(prefix):
-                return CommandResult(command, 0, out)
-        return CommandResult(command, 0, "")
-
-
-def sysinfo_fixture() -> str:
-    lines = (FIXTURES / "sysinfo" / "sysinfo_smartos_tips.txt").read_text().splitlines(True)
-    return "".join(line for line in lines if not line.startswith("# "))
-
-
 def test_capability_reads_sysinfo_and_device_nodes():
-    runner = RecordingRunner({"sysinfo": sysinfo_fixture()})
+    runner = RecordingRunner({"sysinfo": fixture("sysinfo/sysinfo_smartos_tips.txt")})
     cap = Vms(runner).capability()
     assert runner.commands[0] == "sysinfo"
     assert "/dev/kvm" in runner.commands[1] and "/dev/vmmctl" in runner.commands[1]
-    raw = json.loads(sysinfo_fixture())
+    raw = json.loads(fixture("sysinfo/sysinfo_smartos_tips.txt"))
     assert cap.cpu_virtualization == raw["CPU Virtualization"]
     assert cap.devices == () and not cap.kvm_brand_ready      # the probe printed nothing
     assert cap.bhyve_capable is None                          # a 2012 sysinfo has no such key

@@ -2,44 +2,15 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 import pytest
 
 from smartos_lab.errors import CommandFailed, CommandTimeout, ConfigError, ParseError
-from smartos_lab.machine.result import CommandResult
 from smartos_lab.toolkits import selfheal
 from smartos_lab.toolkits.zfs import Zfs
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-class RecordingRunner:
-    """Records commands; answers with canned output for commands starting with a prefix."""
-
-    def __init__(self, replies: dict[str, str | list[str]] | None = None, fail: str | None = None):
-        self.replies = replies or {}
-        self.fail = fail
-        self.commands: list[str] = []
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        self.commands.append(command)
-        if self.fail and command.startswith(self.fail):
-            return CommandResult(command, 1, "")
-        for prefix, reply in self.replies.items():
-            if command.startswith(prefix):
-                if isinstance(reply, list):
-                    return CommandResult(command, 0, reply.pop(0) if len(reply) > 1 else reply[0])
-                return CommandResult(command, 0, reply)
-        return CommandResult(command, 0, "")
-
-
-def fixture(relative: str) -> str:
-    """A fixture's text without its leading ``# source:``/``# command:``/``# note:`` lines."""
-    lines = (FIXTURES / relative).read_text().splitlines(keepends=True)
-    while lines and lines[0].startswith("# "):
-        lines.pop(0)
-    return "".join(lines)
+from ._parser_fixtures import fixture
+from ._runners import RecordingRunner
 
 
 def argv(command: str) -> list[str]:
@@ -106,7 +77,7 @@ def test_pool_lifecycle_commands(zfs, runner):
 
 
 def test_failed_commands_raise_command_failed_with_the_output():
-    zfs = Zfs(RecordingRunner(fail="zpool destroy"))
+    zfs = Zfs(RecordingRunner({"zpool destroy": ("", 1)}))
     with pytest.raises(CommandFailed) as info:
         zfs.destroy_pool("tank")
     assert info.value.result.exit_status == 1 and "zpool destroy tank" in str(info.value)

@@ -8,35 +8,14 @@ from pathlib import Path
 import pytest
 
 from smartos_lab.errors import CommandFailed, ConfigError, ParseError
-from smartos_lab.machine.result import CommandResult
 from smartos_lab.toolkits.images import Images
 from smartos_lab.toolkits.zones import ResourceCaps, Zones
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from ._parser_fixtures import fixture
+from ._runners import RecordingRunner
+
 UUID = "54f1cc77-68f1-42ab-acac-5c4f64f5d6e0"
 IMAGE = "5c7d0d24-3475-11e5-8e67-27953a8b237e"
-
-
-class RecordingRunner:
-    """Records commands; canned output (stdout, status) for commands starting with a prefix."""
-
-    def __init__(self, replies: dict[str, tuple[str, int]] | None = None):
-        self.replies = replies or {}
-        self.commands: list[str] = []
-
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        self.commands.append(command)
-        for prefix, (out, status) in self.replies.items():
-            if command.startswith(prefix):
-                return CommandResult(command, status, out)
-        return CommandResult(command, 0, "")
-
-
-def fixture(relative: str) -> str:
-    lines = (FIXTURES / relative).read_text().splitlines(keepends=True)
-    while lines and lines[0].startswith("# "):
-        lines.pop(0)
-    return "".join(lines)
 
 
 def written_payload(commands: list[str], path: str) -> str:
