@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, HostError
+from .hostvirt import parse_cpuinfo, read_text
 
 
 @dataclass(frozen=True)
@@ -89,23 +90,13 @@ def _nested(f: _HostFacts, module: str) -> tuple[bool, str]:
 
 def _read_host(root: Path) -> _HostFacts:
     dev = root / "dev" / "kvm"
-    cpuinfo = _read(root / "proc" / "cpuinfo")
-    flags: set[str] = set()
-    vendor = ""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "flags" and not flags:
-            flags = set(value.split())
-        elif key == "vendor_id" and not vendor:
-            vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(value.strip(), "")
-    cpu_flag = "vmx" if "vmx" in flags else "svm" if "svm" in flags else ""
+    cpu = parse_cpuinfo(read_text(root / "proc" / "cpuinfo"))
     module_dir = root / "sys" / "module"
     modules = frozenset(m for m in ("kvm", "kvm_intel", "kvm_amd", "kvm_pvm")
                         if (module_dir / m).exists())
     hw = "kvm_intel" if "kvm_intel" in modules else "kvm_amd" if "kvm_amd" in modules else ""
-    nested = _read(module_dir / hw / "parameters" / "nested") if hw else ""
-    return _HostFacts(dev.exists(), _openable_rw(dev), cpu_flag, vendor, modules, nested)
+    nested = read_text(module_dir / hw / "parameters" / "nested") if hw else ""
+    return _HostFacts(dev.exists(), _openable_rw(dev), cpu.cpu_flag, cpu.vendor, modules, nested)
 
 
 def _openable_rw(path: Path) -> bool:
@@ -116,9 +107,3 @@ def _openable_rw(path: Path) -> bool:
     os.close(fd)
     return True
 
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""

@@ -11,15 +11,8 @@ import pytest
 
 from smartos_lab.errors import ConfigError
 from smartos_lab.machine.accel import AccelChoice
-from smartos_lab.toolkits.vms import (
-    HostVirt,
-    Vms,
-    bhyve_payload,
-    host_virtualization,
-    kvm_payload,
-    nested_support,
-    parse_cpuinfo,
-)
+from smartos_lab.machine.hostvirt import HostVirt, host_virtualization, parse_cpuinfo
+from smartos_lab.toolkits.vms import Vms, bhyve_payload, kvm_payload, nested_support
 
 from ._parser_fixtures import fixture
 from ._runners import RecordingRunner
