@@ -36,7 +36,8 @@ case "${1:-}" in
         install_system "${SYSTEM_PACKAGES[@]}"
         python_env notebook
         smartos-lab doctor || true
-        exec python3 -m jupyterlab --notebook-dir=notebooks "${@:2}"
+        root_flag=(); [ "$(id -u)" -eq 0 ] && root_flag=(--allow-root)
+        exec python3 -m jupyterlab --notebook-dir=notebooks "${root_flag[@]}" "${@:2}"
         ;;
     test)
         install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
