@@ -25,22 +25,28 @@ class Command:
 # --- ps -----------------------------------------------------------------------------
 def add_ps(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="also list stopped labs (their disks are kept for the next 'up')")
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    from .lab import lab_names
     from .machine.registry import running_labs
 
     labs = running_labs()
+    stopped = sorted(set(lab_names()) - {s.name for s in labs}) if args.all else []
     if args.json:
-        print(json.dumps([asdict(s) for s in labs], indent=2, default=str))
+        print(json.dumps([asdict(s) for s in labs] + [{"name": n, "state": "stopped"}
+                                                       for n in stopped], indent=2, default=str))
         return 0
-    if not labs:
-        print("no labs running")
+    if not labs and not stopped:
+        print("no labs running" + ("" if args.all else " ('smartos-lab ps --all' lists stopped ones)"))
         return 0
     rows = [("NAME", "STATE", "PID", "ACCEL", "PORTS", "STARTED")]
     for s in labs:
         ports = " ".join(f"{k}={v}" for k, v in s.ports.items()) or "-"
         rows.append((s.name, s.state, str(s.pid or "-"), s.accel or "-", ports, s.started or "-"))
+    rows += [(name, "stopped", "-", "-", "-", "-") for name in stopped]
     print(_table(rows))
     for s in labs:
         if s.state == "dead":

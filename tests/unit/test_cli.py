@@ -35,6 +35,18 @@ def test_ps_json_is_a_list(capsys, tmp_path, monkeypatch):
     assert all(lab["state"] == "orphan" for lab in labs)    # only orphans of other sessions
 
 
+def test_ps_all_lists_stopped_labs_whose_disks_are_kept(capsys, tmp_path, monkeypatch):
+    from smartos_lab.lab import LabConfig, LabDir
+    monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
+    monkeypatch.setenv("SMARTOS_LAB_HOME", str(tmp_path / "home"))
+    LabDir("parked").save(LabConfig(name="parked"))
+    assert cli.main(["ps"]) == 0
+    assert "parked" not in capsys.readouterr().out
+    assert cli.main(["ps", "--all"]) == 0
+    assert any(line.split()[:2] == ["parked", "stopped"]
+               for line in capsys.readouterr().out.splitlines())
+
+
 def test_down_an_unknown_lab_is_an_error(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
     assert cli.main(["down", "ghost"]) == 1
