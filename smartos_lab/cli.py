@@ -247,14 +247,24 @@ def add_images(p: argparse.ArgumentParser) -> None:
     rm = sub.add_parser("rm", help="remove a cached release")
     rm.add_argument("release")
     rm.add_argument("--kind", choices=("usb", "platform", "iso"))
+    zone = sub.add_parser("zone", help="zone images (manifest + file) for offline workshops")
+    zone_sub = zone.add_subparsers(dest="zone_command", metavar="ACTION")
+    zone_sub.add_parser("list", help="list cached zone images (default)")
+    zfetch = zone_sub.add_parser("fetch", help="download a zone image from the image server")
+    zfetch.add_argument("uuid")
+    zadd = zone_sub.add_parser("add", help="add a manifest + image file you already have")
+    zadd.add_argument("manifest")
+    zadd.add_argument("file")
 
 
 def cmd_images(args: argparse.Namespace) -> int:
     from .images.cache import ImageCache
     from .images.progress import auto_progress
 
-    cache = ImageCache()
     action = getattr(args, "images_command", None) or "list"
+    if action == "zone":
+        return _zone_images(args)
+    cache = ImageCache()
     if action == "add":
         img = cache.add(args.path, release=args.release, progress=auto_progress())
         print(f"added {img.kind} image {img.release}: {img.path}")
@@ -274,6 +284,32 @@ def cmd_images(args: argparse.Namespace) -> int:
         for img in images:
             rows.append((img.release, img.kind, f"{img.size / 2**20:.0f} MiB",
                          "yes" if img.verified else "no", str(img.path)))
+        print(_table(rows))
+    return 0
+
+
+def _zone_images(args: argparse.Namespace) -> int:
+    from .images.progress import auto_progress
+    from .images.zone_images import ZoneImageCache
+
+    cache = ZoneImageCache()
+    action = getattr(args, "zone_command", None) or "list"
+    if action == "fetch":
+        image = cache.fetch(args.uuid, progress=auto_progress())
+        print(f"zone image {image.uuid} ({image.name} {image.version}): {image.file_path}")
+    elif action == "add":
+        image = cache.add(args.manifest, args.file, progress=auto_progress())
+        print(f"added zone image {image.uuid} ({image.name} {image.version}): {image.file_path}")
+    else:
+        images = cache.list()
+        if not images:
+            print(f"no zone images in {cache.root}; 'smartos-lab images zone fetch UUID' downloads "
+                  "one, 'smartos-lab images zone add MANIFEST FILE' adds a pair you have")
+            return 0
+        rows = [("UUID", "NAME", "VERSION", "OS", "TYPE", "SIZE", "VERIFIED")]
+        for i in images:
+            rows.append((i.uuid, i.name, i.version, i.os, i.type, f"{i.size / 2**20:.1f} MiB",
+                         "yes" if i.verified else "no"))
         print(_table(rows))
     return 0
 
@@ -315,7 +351,8 @@ COMMANDS: list[Command] = [
     Command("restore", "return a lab to a checkpoint", add_checkpoint, cmd_restore),
     Command("checkpoints", "list (or --delete) a lab's checkpoints", add_checkpoints,
             cmd_checkpoints),
-    Command("images", "list, add, fetch or remove SmartOS images", add_images, cmd_images),
+    Command("images", "list, add, fetch or remove SmartOS images (and zone images: images zone)",
+            add_images, cmd_images),
     Command("destroy", "delete a lab and its disks", add_destroy, cmd_destroy),
 ]
 

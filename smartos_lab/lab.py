@@ -13,6 +13,7 @@ private run directory (:mod:`smartos_lab.machine.rundir`).
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
-from .errors import ConfigError, LabError, LabNotFound
+from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
 from .machine.accel import detect_accel
 from .machine.disks import parse_size
 from .machine.qemu import QemuMachine
@@ -32,6 +33,7 @@ from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
 
 if TYPE_CHECKING:
+    from .images.progress import Progress as ByteProgress
     from .machine.accel import AccelChoice
     from .machine.console import Console
 
@@ -184,6 +186,8 @@ def _progress(progress: bool | Progress | None) -> Progress:
 
 # --- the facade ------------------------------------------------------------------------------
 MAX_BOOTS = 3       # first boot + the reboot after setup + one spare
+ZONE_IMAGE_GUEST_DIR = "/var/tmp/smartos-lab"   # install_zone_image copies images here in the lab
+MIN_COPY_RATE = 1 << 20                         # bytes/s a copy into the lab is given time for
 
 
 class Lab:
@@ -336,11 +340,66 @@ class Lab:
 
     run = sh
 
-    def put(self, local: str | Path, remote: str, mode: int | None = None) -> None:
-        self.shell.put(local, remote, mode=mode)
+    def put(self, local: str | Path, remote: str, mode: int | None = None, *,
+            timeout: float = 300.0) -> None:
+        self.shell.put(local, remote, mode=mode, timeout=timeout)
 
     def get(self, remote: str, local: str | Path) -> Path:
         return self.shell.get(remote, local)
+
+    # -- zone images (offline workshops) ----------------------------------------------
+    def install_zone_image(self, uuid: str, *, pool: str | None = None, fetch: bool = True,
+                           progress: ByteProgress | None = None) -> CommandResult:
+        """Install zone image ``uuid`` from the host's zone-image cache (no Internet in the lab).
+
+        When ``imgadm get`` finds the image installed, nothing is copied and that result is
+        returned.  Otherwise the image comes from
+        :class:`~smartos_lab.images.zone_images.ZoneImageCache` (downloaded into it first if
+        missing and ``fetch`` allows; ``progress`` shows that download), its sha1 is checked
+        if not yet recorded, manifest and file are copied to ``/var/tmp/smartos-lab/<uuid>/``
+        in the lab and installed with ``imgadm install -m ... -f ...``; the copies are
+        deleted after a successful install and kept after a failure.  Returns the install's
+        result.  A file too big for the serial console needs SSH: TransportError otherwise,
+        before anything is copied.  An incremental image (manifest ``origin``) needs its
+        origin installed first.
+        """
+        from .images.zone_images import OFFLINE_HINT, ZoneImageCache, validate_uuid
+        from .machine.guest import CONSOLE_COPY_LIMIT
+        from .toolkits._cmd import pool_name
+
+        validate_uuid(uuid)
+        pool_args = ["-P", pool_name(pool)] if pool is not None else []
+        installed = self.sh(shlex.join(["imgadm", "get", *pool_args, uuid]))
+        if installed.exit_status == 0:
+            return installed
+        cache = ZoneImageCache()
+        image = cache.get(uuid)
+        if image is None:
+            if not fetch:
+                raise ImageError(f"zone image {uuid} is not in {cache.root}. {OFFLINE_HINT}")
+            self._progress(f"downloading zone image {uuid} from {cache.source}")
+            image = cache.fetch(uuid, progress=progress)
+        if not image.verified:
+            self._progress(f"checking the sha1 of {image.file_path}")
+            image = cache.verify(uuid)
+        transport = getattr(self.shell, "transport", "console")
+        if transport != "ssh" and image.size > CONSOLE_COPY_LIMIT:
+            raise TransportError(
+                f"zone image {uuid} is {image.size / 2**20:.1f} MiB: too big for the serial "
+                f"console (limit {CONSOLE_COPY_LIMIT // 1024} KiB), and SSH to lab {self.name} "
+                "is not connected; nothing was copied")
+        folder = f"{ZONE_IMAGE_GUEST_DIR}/{uuid}"
+        remote_manifest = f"{folder}/manifest.json"
+        remote_file = f"{folder}/{image.file_path.name}"
+        self.check(f"mkdir -p {shlex.quote(folder)}")
+        self._progress(f"copying {image.name} {image.version} ({image.size / 2**20:.1f} MiB) "
+                       f"into lab {self.name}")
+        self.put(image.manifest_path, remote_manifest)
+        self.put(image.file_path, remote_file, timeout=max(300.0, image.size / MIN_COPY_RATE))
+        self._progress(f"imgadm install {image.name} {image.version}")
+        result = self.images.install_local(remote_manifest, remote_file, pool=pool)
+        self.sh(f"rm -rf {shlex.quote(folder)}")
+        return result
 
     # -- checkpoints -----------------------------------------------------------------
     def checkpoint(self, name: str = "checkpoint") -> float:

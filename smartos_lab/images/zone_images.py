@@ -188,7 +188,7 @@ class ZoneImageCache:
 
     # --- queries --------------------------------------------------------------------------
     def list(self) -> list[CachedZoneImage]:
-        """Every usable image, by name, version and UUID (broken folders are left out; :meth:`get` says why)."""
+        """Every usable image by name, version, UUID (broken folders left out: :meth:`get` says why)."""
         found = []
         if self.root.is_dir():
             for entry in self.root.iterdir():
@@ -223,9 +223,11 @@ class ZoneImageCache:
             url = f"{self.source}/images/{uuid}"
             manifest, text = self._fetch_manifest(url, uuid)
             staging = self._incoming() / uuid
+            label = f"downloading {manifest.name} {manifest.version} ({manifest.file_name})"
             try:
                 got = download(url + "/file", staging / manifest.file_name,
-                               expected=Checksum("sha1", manifest.sha1), progress=progress,
+                               expected=Checksum("sha1", manifest.sha1),
+                               progress=_Relabelled(progress, label) if progress else None,
                                timeout=self.timeout, connect_timeout=self.connect_timeout)
             except ChecksumMismatch:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -433,6 +435,22 @@ def _copy_hashing(src: Path, dst: Path, progress: Progress | None) -> str:
     if progress:
         progress.finish()
     return h.hexdigest()
+
+
+class _Relabelled:
+    """Progress whose download step says what is downloaded (the URL only ends in ``/file``)."""
+
+    def __init__(self, progress: Progress, label: str):
+        self.progress, self.label = progress, label
+
+    def start(self, label: str, total: int | None) -> None:
+        self.progress.start(self.label if label.startswith("downloading ") else label, total)
+
+    def update(self, done: int) -> None:
+        self.progress.update(done)
+
+    def finish(self) -> None:
+        self.progress.finish()
 
 
 def _with_hint(err: DownloadError) -> DownloadError:
