@@ -25,6 +25,15 @@ class Request:
     status: int
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Cut connections are what the fault injection is for: don't print their tracebacks."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class FaultyServer:
     files: dict[str, Served] = field(default_factory=dict)
@@ -33,7 +42,7 @@ class FaultyServer:
 
     def __enter__(self) -> FaultyServer:
         self._stop = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         if self.tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(*self.tls)
