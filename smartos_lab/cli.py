@@ -227,7 +227,7 @@ class _attached:
 
     def __enter__(self):
         from .machine.qemu import QemuMachine
-        self.machine = QemuMachine.attach(self.name)
+        self.machine = QemuMachine.attach(self.name, tool=True)
         return self.machine
 
     def __exit__(self, *exc) -> None:

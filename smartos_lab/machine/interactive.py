@@ -29,7 +29,7 @@ def console_in_use(machine: QemuMachine) -> bool:
 
 
 def interactive_console(name: str) -> int:
-    machine = QemuMachine.attach(name)
+    machine = QemuMachine.attach(name, tool=True)
     try:
         if console_in_use(machine):
             raise LabError(f"the serial console of lab {name!r} is in use by another process "

@@ -133,8 +133,13 @@ class QemuMachine:
 
     @classmethod
     def attach(cls, name: str, *, run_root: Path | None = None, timeout: float = 10.0,
-               console_factory: ConsoleFactory | None = None) -> QemuMachine:
-        """Re-attach to the running lab ``name`` (e.g. from another process)."""
+               console_factory: ConsoleFactory | None = None, tool: bool = False) -> QemuMachine:
+        """Re-attach to the running lab ``name`` (e.g. from another process).
+
+        ``tool``: a short-lived command (checkpoint, restore, console) that
+        tries the control socket first, leaving the two lab sockets to the
+        long-lived handles (a notebook's lab, a re-attached one).
+        """
         run_dir = RunDir.open(name, run_root)
         meta = run_dir.read_meta()
         pid = run_dir.live_pid()
@@ -143,7 +148,8 @@ class QemuMachine:
             run_dir.remove()
             raise LabNotFound(f"lab {name!r} is not running (its QEMU is gone; run dir removed)"
                               + (f"\nqemu stderr:\n{stderr}" if stderr.strip() else ""))
-        qmp = _connect_free_qmp((run_dir.qmp_socket, run_dir.attach_socket), timeout)
+        sockets = run_dir.qmp_sockets if tool else (run_dir.qmp_socket, run_dir.attach_socket)
+        qmp = _connect_free_qmp(sockets, timeout)
         machine = cls(spec=spec_from_dict(meta.get("spec", {"name": name})), run_dir=run_dir,
                       pid=pid, accel=AccelChoice(**meta["accel"]) if "accel" in meta
                       else AccelChoice("tcg", "unknown"),
@@ -390,15 +396,22 @@ def _connect_qmp_at_start(proc: subprocess.Popen, run_dir: RunDir, argv: list[st
 
 
 def _connect_free_qmp(sockets: tuple[Path, ...], timeout: float) -> QMP:
-    """Connect to the first QMP socket no other client holds (one client per socket)."""
+    """Connect to the first QMP socket no other client holds (one client per socket).
+
+    A held socket shows up as no greeting (QMPTimeout) or, once its listen
+    backlog is full of abandoned attempts, as a refused connect (QMPError):
+    either way the next socket is tried.
+    """
+    failures = []
     for sock in sockets:
         qmp = QMP(sock, timeout=timeout)
         try:
             return qmp.connect(timeout=min(timeout, 2.0))
-        except QMPTimeout:
+        except QMPError as err:          # QMPTimeout included
             qmp.close()
-    raise QMPTimeout("every QMP socket of the lab is held by another client: "
-                     + ", ".join(str(s) for s in sockets))
+            failures.append(f"{sock.name}: {err}")
+    raise QMPTimeout("every QMP socket of the lab is held by another client or refuses: "
+                     + "; ".join(failures))
 
 
 def _meta(spec: MachineSpec, pid: int, accel: AccelChoice, ports: dict[str, int],
