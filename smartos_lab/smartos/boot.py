@@ -15,8 +15,14 @@ Two ways in:
   file name up to the first space, and passes the kernel command line as
   ``<kernel path> <-append text>``, so paths may contain neither commas nor
   spaces.  krtld needs the kernel path to contain
-  ``/platform/i86pc/kernel/amd64/unix`` (smartos-docs ``pxe-booting-smartos.md``).
-  That QEMU's Multiboot loader starts SmartOS's ``unix`` is UNVERIFIED here.
+  ``/platform/i86pc/kernel/amd64/unix`` (smartos-docs ``pxe-booting-smartos.md``):
+  illumos ``fakebop.c`` ``build_boot_properties`` sets ``whoami`` from the first
+  ``/platform/`` of the command line's first word, which krtld then opens, so no
+  directory above may be named ``platform``; and dboot (``dboot_startkern.c``
+  ``startup_kernel``) panics if the command line contains ``multiboot``.
+  What QEMU hands the kernel is checked with a Multiboot probe kernel
+  (``tests/integration/test_direct_boot_multiboot.py``); that SmartOS's ``unix``
+  then boots is UNVERIFIED here.
 - **USB image boot** (:func:`prepare_usb_image` + :func:`usb_boot_spec`): a
   per-lab copy of the USB image, whose ``SMARTOSBOOT`` FAT partition gets
   ``/boot/loader.conf.local`` (read after ``loader.conf``: illumos
@@ -172,6 +178,10 @@ def direct_boot(unix: Path, boot_archive: Path, answers_file: Path | None = None
     if not kernel.endswith("/" + KERNEL_SUFFIX):
         raise ConfigError(f"kernel {kernel} must be at <dir>/{KERNEL_SUFFIX}: krtld finds its "
                           "modules from that path (rename platform-<TS>/ to platform/)")
+    if kernel.find("/platform/") != len(kernel) - len(KERNEL_SUFFIX) - 1:
+        raise ConfigError(f"kernel {kernel}: a directory above the platform is also named "
+                          "'platform'; the kernel takes its own name from the first "
+                          "'/platform/' in its path and would not find itself (move the platform)")
     modules = [f"{_module_path(boot_archive, 'boot archive')} type=rootfs name=ramdisk"]
     hash_file = Path(boot_archive).with_name(Path(boot_archive).name + ".hash")
     if hash_file.is_file():
@@ -185,6 +195,9 @@ def direct_boot(unix: Path, boot_archive: Path, answers_file: Path | None = None
             raise ConfigError(f"kernel flags {flags!r}: give options such as '-kv' (each word "
                               "starting with '-')")
         cmdline = f"{' '.join(flags.split())} {cmdline}"
+    if "multiboot" in f"{kernel} {cmdline}":
+        raise ConfigError(f"the kernel command line '{kernel} {cmdline}' contains 'multiboot': "
+                          "dboot refuses to boot then (move the platform or rename the lab)")
     return KernelBoot(kernel=Path(kernel), cmdline=cmdline, modules=tuple(modules))
 
 
