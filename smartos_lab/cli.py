@@ -106,7 +106,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", default="smartos", help="lab name (default: smartos)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--image", help="a SmartOS USB image (.img/.img.gz) you already have")
+    src.add_argument("--image", help="a SmartOS USB image (.img/.img.gz) or ISO you already have")
     src.add_argument("--platform", help="a platform tarball or build folder (output/platform-<TS>/)")
     src.add_argument("--release", help="download this release ('latest' or e.g. 20250724T001011Z)")
     p.add_argument("--memory", default="4G", help="guest RAM (default 4G)")

@@ -65,14 +65,15 @@ NO_IMAGE_HELP = """\
 No SmartOS image for this notebook.  Notebooks 01-06 boot a real SmartOS; give them one of:
 
   * export SMARTOS_LAB_IMAGE=/path/to/smartos-<TS>-USB.img.gz   (or a platform-<TS>.tgz,
-    or a build's output/platform-<TS>/ folder), then restart the notebook kernel;
+    a smartos-<TS>.iso, or a build's output/platform-<TS>/ folder), then restart the
+    notebook kernel;
   * put it in the cache:  smartos-lab images add /path/to/file   (offline workshops), or
     ImageCache().add(path) from Python (see 00-start-here.ipynb);
   * download the latest release (needs Internet; the USB image is about 1.9 GB once
     decompressed): ImageCache().fetch("latest") in 00-start-here.ipynb.
 
-An ISO cannot be used (its console cannot be moved to the serial port); take the USB
-image or the platform tarball of the same release."""
+The USB image boots through its own loader; a platform tarball, folder or ISO is booted
+directly (its unix and boot_archive are copied out; an ISO's loader is not used)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class NotebookImage:
     """The SmartOS image a notebook boots: pass ``str(path)`` as ``Lab.up(image=...)``."""
 
     path: Path
-    kind: str                   # "usb" | "platform" | "platform-dir"
+    kind: str                   # "usb" | "iso" | "platform" | "platform-dir"
     release: str | None
     source: str                 # "SMARTOS_LAB_IMAGE" or "cache"
 
@@ -99,14 +100,12 @@ def find_image(env: Mapping[str, str] | None = None, cache=None) -> NotebookImag
     if named:
         from .images.local import identify
         info = identify(named)
-        if info.kind == "iso":
-            raise ImageError(f"SMARTOS_LAB_IMAGE={named} is an ISO.\n\n{NO_IMAGE_HELP}")
         return NotebookImage(info.path, info.kind, info.release, "SMARTOS_LAB_IMAGE")
     if cache is None:
         from .images.cache import ImageCache
         cache = ImageCache()
-    for image in cache.list():                       # newest release first, usb before platform
-        if image.kind in ("usb", "platform") and Path(image.path).exists():
+    for image in cache.list():                       # newest release first, then usb, platform, iso
+        if Path(image.path).exists():
             return NotebookImage(Path(image.path), image.kind, image.release, "cache")
     return None
 

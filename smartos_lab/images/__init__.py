@@ -1,5 +1,6 @@
 """SmartOS images: the release mirror, resumable verified downloads, the local cache,
-local files, platform extraction for a direct boot, and USB-image (GPT + FAT) editing."""
+local files, platform extraction for a direct boot (from a tarball, folder, USB image or ISO),
+and USB-image (GPT + FAT) editing."""
 from __future__ import annotations
 
 from .cache import CachedImage, ImageCache
@@ -18,6 +19,7 @@ from .fat import (
 )
 from .gpt import Partition, find_partition, read_partitions
 from .http_download import download
+from .iso import IsoReader
 from .labcopy import copy_for_lab
 from .local import LocalImage, identify
 from .mirror import DEFAULT_ROOT, Mirror, Release, validate_ts
@@ -27,7 +29,8 @@ from .progress import NotebookProgress, Progress, TerminalProgress, auto_progres
 __all__ = [
     "CachedImage", "ImageCache", "Checksum", "hash_file", "parse_sums", "gunzip", "download",
     "fat_copy_in", "fat_copy_out", "fat_delete", "fat_exists", "fat_label", "fat_list", "fat_mkdir",
-    "fat_read", "fat_write", "Partition", "find_partition", "read_partitions", "copy_for_lab", "LocalImage",
+    "fat_read", "fat_write", "Partition", "find_partition", "read_partitions", "IsoReader", "copy_for_lab",
+    "LocalImage",
     "identify", "DEFAULT_ROOT", "Mirror", "Release", "validate_ts", "PlatformFiles",
     "extract_platform", "platform_files", "NotebookProgress", "Progress", "TerminalProgress",
     "auto_progress", "notebook_progress",

@@ -172,12 +172,12 @@ class ImageCache:
     def platform(self, release: str = "latest", *, progress: Progress | None = None) -> PlatformFiles:
         """``unix`` and ``boot_archive`` of a release for a direct boot (``images/<TS>/direct``).
 
-        Uses a cached platform tarball or USB image of the release, else downloads the
-        platform tarball.  ``"latest"`` is the mirror's latest release, or the newest
+        Uses a cached platform tarball, USB image or ISO of the release, else downloads
+        the platform tarball.  ``"latest"`` is the mirror's latest release, or the newest
         cached one (with a warning) when the mirror cannot be reached.
         """
         ts = self._latest_ts() if release == "latest" else _check_release(release)
-        source = self.get(ts, "platform") or self.get(ts, "usb")
+        source = self.get(ts, "platform") or self.get(ts, "usb") or self.get(ts, "iso")
         if source is None:
             source = self.fetch(ts, "platform", progress=progress)
         direct = self.root / source.release / DIRECT
@@ -225,7 +225,7 @@ class ImageCache:
         try:
             return self.mirror.latest_ts()
         except DownloadError as e:
-            cached = [i for i in self.list() if i.kind in ("platform", "usb")]
+            cached = self.list()
             if not cached:
                 raise
             warnings.warn(f"using cached release {cached[0].release}: {str(e).splitlines()[0]}",

@@ -3,7 +3,8 @@
 Kinds:
 
 - ``usb``: USB image, raw ``.img`` or gzipped ``.img.gz``: protective MBR + GPT.
-- ``iso``: ISO 9660 (``CD001`` at byte 0x8001).
+- ``iso``: ISO 9660 (``CD001`` at byte 0x8001); the release is read from its
+  ``/platform/etc/version/platform`` when the ISO can be read.
 - ``platform``: platform tarball (``.tgz``) with ``platform-*/i86pc/kernel/amd64/unix``.
 - ``platform-dir``: a build's ``output/platform-<TS>/`` (or a directory holding
   ``platform/``) with ``i86pc/kernel/amd64/unix`` and ``i86pc/amd64/boot_archive``.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from ..errors import ImageError
 from .gpt import GPT_SIGNATURE, has_protective_mbr
+from .iso import IsoReader
 
 UNIX = "i86pc/kernel/amd64/unix"
 BOOT_ARCHIVE = "i86pc/amd64/boot_archive"
@@ -84,7 +86,20 @@ def identify(path: str | os.PathLike) -> LocalImage:
     if kind is None:
         raise ImageError(f"{path} is not a SmartOS image: no GPT, no ISO 9660 signature, "
                          f"not gzip; expected {EXPECTED}")
+    if kind == "iso":
+        return LocalImage(kind, path, _iso_stamp(path) or stamp_in(path.name))
     return LocalImage(kind, path, stamp_in(path.name))
+
+
+def _iso_stamp(path: Path) -> str | None:
+    """The build stamp in the ISO's ``/platform/etc/version/platform`` (None if unreadable:
+    whether the ISO holds a platform is checked when it is extracted)."""
+    try:
+        with IsoReader(path) as iso:
+            version = iso.read(f"/platform/{VERSION_FILE}")
+    except ImageError:
+        return None
+    return stamp_in(version.decode(errors="replace")) if version else None
 
 
 def _raw_kind(head: bytes) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import ConfigError, ImageError
 from .fat import fat_copy_out, fat_list
 from .gpt import find_partition
+from .iso import IsoReader
 from .local import BOOT_ARCHIVE, UNIX, VERSION_FILE, identify, platform_dir_of, read_version
 
 ROOT_PARTITION = "root"
@@ -59,8 +60,9 @@ def platform_files(root: str | os.PathLike) -> PlatformFiles:
 
 def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> PlatformFiles:
     """Make ``dest_dir/platform/`` from a platform tarball (extracts only the boot files),
-    a platform directory (symlinked, not copied) or an uncompressed USB image (copied out
-    of its ``root`` FAT partition with mtools).
+    a platform directory (symlinked, not copied), an uncompressed USB image (copied out
+    of its ``root`` FAT partition with mtools) or an ISO (copied out of its ``/platform``
+    with pycdlib).
 
     Raises ConfigError if ``dest_dir`` contains a comma, ImageError if
     ``dest_dir/platform`` already exists or the source lacks the boot files.
@@ -77,9 +79,6 @@ def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> 
     if image.kind == "platform-dir":
         target.symlink_to(platform_dir_of(image.path).resolve(), target_is_directory=True)
         return platform_files(dest_dir)
-    if image.kind == "iso":
-        raise ImageError(f"{image.path} is an ISO; extracting the platform from an ISO is not "
-                         "supported: use the USB image or platform tarball of the same release")
     if image.kind == "usb" and image.compressed:
         raise ImageError(f"{image.path} is compressed; decompress it first "
                          "(`smartos-lab images add` does) or pass the platform tarball")
@@ -89,6 +88,8 @@ def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> 
     try:
         if image.kind == "platform":
             _from_tarball(image.path, staging)
+        elif image.kind == "iso":
+            _from_iso(image.path, staging)
         else:
             _from_usb_image(image.path, staging)
         for rel in REQUIRED:
@@ -133,6 +134,23 @@ def _from_usb_image(image: Path, out: Path) -> None:
         dest = out / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         fat_copy_out(image, part.offset_bytes, f"/platform/{rel}", dest)
+
+
+def _from_iso(iso: Path, out: Path) -> None:
+    """Copy the wanted regular files of the ISO's ``/platform`` (smartos-live
+    build_boot_image copies the build's platform directory there)."""
+    with IsoReader(iso) as reader:
+        missing = [rel for rel in REQUIRED if not reader.exists(f"/platform/{rel}")]
+        if missing:
+            names = "Rock Ridge names" if reader.rock_ridge else \
+                "ISO 9660 names (the ISO has no Rock Ridge names; 8.3-truncated names are not matched)"
+            raise ImageError(f"{iso} has no " + " and no ".join(f"platform/{rel}" for rel in missing)
+                             + f"; looked up by {names}")
+        for rel in WANTED:
+            if reader.exists(f"/platform/{rel}"):
+                dest = out / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                reader.copy_out(f"/platform/{rel}", dest)
 
 
 def _listing(image: Path, offset: int) -> list[str]:

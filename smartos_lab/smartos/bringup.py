@@ -2,7 +2,8 @@
 
 1. ``prepare``: find the image (a local file, or a release from the image
    cache), pick the boot path (USB image: loader boot of a per-lab copy;
-   platform tarball or build folder: direct boot), create the zones disk(s),
+   platform tarball, build folder or ISO: direct boot of its unix and
+   boot_archive), create the zones disk(s),
    the root password (0600) and ``answers.json`` (0600).
 2. ``spec``: the :class:`MachineSpec` for the next boot.
 3. ``boot``: watch the console (:class:`FirstBootWatcher`) with a
@@ -35,6 +36,7 @@ SSH_KEY_FILE = "ssh_key"   # LabDir.ssh_key: smartos-lab ssh uses it
 USB_COPY = "usb.img"
 USB_OVERLAY = "usb.qcow2"
 PLATFORM_DIR = "pi"
+_KIND_TEXT = {"iso": "an ISO", "platform": "a platform tarball", "platform-dir": "a platform folder"}
 
 _STEP_TEXT = {
     "loader_menu": "loader menu",
@@ -139,19 +141,22 @@ class SmartOSStrategy:
 
     @staticmethod
     def _boot_path(config) -> str:
-        if config.boot in ("usb", "direct"):
-            return config.boot
-        if config.boot != "auto":
+        if config.boot not in ("auto", "usb", "direct"):
             raise ConfigError(f"boot {config.boot!r}: use 'auto', 'usb' or 'direct'")
         if not config.image:
-            return "usb"                    # releases: the USB image boots the way SmartOS expects
+            # releases: by default the USB image, which boots the way SmartOS expects
+            return "usb" if config.boot == "auto" else config.boot
         from ..images.local import identify
         kind = identify(config.image).kind
-        if kind == "iso":
-            raise ConfigError(f"{config.image} is an ISO: its loader.conf cannot be changed to put "
-                              "the console on the serial port; use the USB image or the platform "
-                              "tarball of the same release")
-        return "usb" if kind == "usb" else "direct"
+        if config.boot == "usb" and kind != "usb":
+            why = (" (the lab edits the USB image's loader.conf to put the console on the serial "
+                   "port; an ISO's cannot be edited)") if kind == "iso" else ""
+            raise ConfigError(f"{config.image} is {_KIND_TEXT[kind]}: boot='usb' needs a USB image"
+                              f"{why}; boot='auto' or 'direct' boots its unix and boot_archive "
+                              "directly")
+        if config.boot == "auto":
+            return "usb" if kind == "usb" else "direct"
+        return config.boot
 
     @staticmethod
     def _usb_source(config, progress: Progress) -> Path:
@@ -184,8 +189,8 @@ class SmartOSStrategy:
         disks = [lab.disks_dir / f"zones{i}.qcow2" for i in range(config.disk_count)]
         if config.extra.get("boot_path", config.boot) == "usb":
             if config.kernel_args:
-                raise ConfigError("kernel_args need a direct boot (boot='direct' with a platform "
-                                  "tarball or build folder); the USB image boots via its loader")
+                raise ConfigError("kernel_args need a direct boot (boot='direct', or a platform "
+                                  "tarball, build folder or ISO); the USB image boots via its loader")
             return usb_boot_spec(config.name, usb_image=lab.file(USB_OVERLAY), zones_disks=disks,
                                  accel=accel, memory_mib=config.memory_mib, cpus=config.cpus)
         return direct_boot_spec(config.name, unix=Path(config.extra["unix"]),

@@ -1,5 +1,6 @@
 """extract_platform(): unix + boot_archive under <root>/platform/ for a direct boot, from
-a platform tarball, a platform directory or a USB image (test files with SmartOS's layout)."""
+a platform tarball, a platform directory or a USB image (test files with SmartOS's layout).
+ISOs: test_images_iso.py."""
 import os
 import tarfile
 
@@ -11,7 +12,6 @@ from tests.images_support.disks import (
     TEST_ARCHIVE,
     TEST_UNIX,
     gzip_file,
-    make_iso_like,
     make_platform_dir,
     make_platform_tarball,
     make_usb_test_image,
@@ -118,13 +118,11 @@ def test_an_existing_platform_in_the_destination_is_not_overwritten(tmp_path):
         extract_platform(tgz, tmp_path / "out")
 
 
-def test_compressed_usb_images_and_isos_are_refused_with_a_way_forward(tmp_path):
+def test_compressed_usb_images_are_refused_with_a_way_forward(tmp_path):
     img = tmp_path / "s.img"
     make_usb_test_image(img)
     with pytest.raises(ImageError, match="decompress it first"):
         extract_platform(gzip_file(img, tmp_path / "s.img.gz"), tmp_path / "o1")
-    with pytest.raises(ImageError, match="USB image or platform tarball"):
-        extract_platform(make_iso_like(tmp_path / "s.iso"), tmp_path / "o2")
 
 
 def test_platform_files_describes_an_existing_root_and_rejects_an_incomplete_one(tmp_path):

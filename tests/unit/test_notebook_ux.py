@@ -306,11 +306,11 @@ def test_no_image_anywhere_explains_what_to_do(tmp_path):
     assert "smartos-lab images add" in str(err.value)
 
 
-def test_an_iso_named_by_smartos_lab_image_is_refused(tmp_path):
-    iso = tmp_path / "smartos.iso"
+def test_an_iso_named_by_smartos_lab_image_is_used(tmp_path):
+    iso = tmp_path / "smartos-20250724T001011Z.iso"
     iso.write_bytes(b"\0" * 0x8001 + b"CD001" + b"\0" * 64)
-    with pytest.raises(ImageError, match="is an ISO"):
-        find_image({"SMARTOS_LAB_IMAGE": str(iso)}, EmptyCache())
+    image = find_image({"SMARTOS_LAB_IMAGE": str(iso)}, EmptyCache())
+    assert (image.path, image.kind, image.release) == (iso, "iso", "20250724T001011Z")
 
 
 class ListedCache:
@@ -321,18 +321,18 @@ class ListedCache:
         return self.images
 
 
-def test_the_newest_bootable_cached_image_is_chosen(tmp_path):
+def test_the_newest_cached_image_whose_file_exists_is_chosen(tmp_path):
     from smartos_lab.images.cache import CachedImage
     files = {}
-    for name in ("new.iso", "old.tgz", "gone.img"):
+    for name in ("gone.img", "new.iso", "old.tgz"):
         files[name] = tmp_path / name
         files[name].write_bytes(b"x")
     files["gone.img"].unlink()
-    cached = [CachedImage("iso", "20250202T000000Z", files["new.iso"], 1, None, False, "x"),
-              CachedImage("usb", "20250201T000000Z", files["gone.img"], 1, None, False, "x"),
+    cached = [CachedImage("usb", "20250203T000000Z", files["gone.img"], 1, None, False, "x"),
+              CachedImage("iso", "20250202T000000Z", files["new.iso"], 1, None, False, "x"),
               CachedImage("platform", "20250101T000000Z", files["old.tgz"], 1, None, False, "x")]
     image = find_image({}, ListedCache(cached))
-    assert (image.path, image.kind, image.source) == (files["old.tgz"], "platform", "cache")
+    assert (image.path, image.kind, image.source) == (files["new.iso"], "iso", "cache")
 
 
 def test_an_empty_real_cache_has_no_image(tmp_path):

@@ -14,6 +14,9 @@ from smartos_lab.machine.disks import image_info
 from smartos_lab.machine.spec import DiskBoot, KernelBoot
 from smartos_lab.smartos.bringup import SmartOSStrategy, describe, hostname_for
 from smartos_lab.smartos.milestones import Milestone
+from tests.images_support.disks import TEST_UNIX
+from tests.images_support.isos import TS as ISO_TS
+from tests.images_support.isos import make_smartos_test_iso
 
 from .test_smartos_boot import _tiny_usb_image, needs_tools
 
@@ -110,14 +113,32 @@ def test_a_new_build_folder_switches_a_usb_lab_to_a_direct_boot(tmp_path, build_
     assert isinstance(strategy.spec(lab, config, "tcg").boot, KernelBoot)
 
 
-def test_an_iso_is_refused_with_what_to_use_instead(tmp_path):
-    iso = tmp_path / "smartos.iso"
-    with open(iso, "wb") as f:
-        f.truncate(0x9000)
-        f.seek(0x8001)
-        f.write(b"CD001")
-    config = LabConfig(name="lab1", image=str(iso), boot="auto")
-    with pytest.raises(ConfigError, match="USB image or the platform tarball"):
+def test_an_iso_gets_a_direct_boot_of_the_unix_and_boot_archive_copied_out_of_it(tmp_path):
+    iso = make_smartos_test_iso(tmp_path / "smartos.iso")      # test files in the real layout
+    lab = LabDir("lab1", tmp_path / "labs")
+    config = LabConfig(name="lab1", image=str(iso), boot="auto", memory_mib=2048)
+    strategy = SmartOSStrategy()
+    strategy.prepare(lab, config, progress=lambda _m: None)
+    assert config.extra["boot_path"] == "direct" and config.release == ISO_TS
+    spec = strategy.spec(lab, config, "tcg")
+    assert isinstance(spec.boot, KernelBoot)
+    assert spec.boot.kernel == lab.file("pi") / "platform/i86pc/kernel/amd64/unix"
+    assert spec.boot.kernel.read_bytes() == TEST_UNIX
+    assert spec.boot.modules[0].startswith(f"{lab.file('pi')}/platform/i86pc/amd64/boot_archive ")
+    assert not lab.file("usb.img").exists()
+
+
+def test_usb_boot_of_an_iso_is_refused_because_its_loader_conf_cannot_be_edited(tmp_path):
+    iso = make_smartos_test_iso(tmp_path / "smartos.iso")
+    config = LabConfig(name="lab1", image=str(iso), boot="usb")
+    with pytest.raises(ConfigError, match=r"is an ISO: boot='usb' needs a USB image \(.*loader\.conf"
+                                          r".*; boot='auto' or 'direct'"):
+        SmartOSStrategy().prepare(LabDir("lab1", tmp_path / "labs"), config, progress=lambda _m: None)
+
+
+def test_usb_boot_of_a_platform_folder_is_refused(tmp_path, build_folder):
+    config = LabConfig(name="lab1", image=str(build_folder), boot="usb")
+    with pytest.raises(ConfigError, match="is a platform folder: boot='usb' needs a USB image"):
         SmartOSStrategy().prepare(LabDir("lab1", tmp_path / "labs"), config, progress=lambda _m: None)
 
 
