@@ -17,6 +17,7 @@ import shlex
 import shutil
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
-from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
+from .errors import CheckpointError, ConfigError, ImageError, LabError, LabNotFound, TransportError
 from .machine.accel import detect_accel
 from .machine.disks import parse_size
 from .machine.qemu import QemuMachine
@@ -201,28 +202,38 @@ class Lab:
         self.shell = shell
         self.strategy = strategy
         self._progress = progress
+        _OPEN[lab_dir.name] = self
 
     # -- life cycle -------------------------------------------------------------------
     @classmethod
     def up(cls, name: str = "smartos", image: str | Path | None = None, *,
-           release: str | None = None, memory: int | str = "4G", cpus: int = 2,
-           disks: int = 1, disk_size: int | str | None = None, accel: str = "auto",
-           boot: str | None = None, kernel_args: str = "", hostname: str = "",
+           release: str | None = None, memory: int | str | None = None, cpus: int | None = None,
+           disks: int | None = None, disk_size: int | str | None = None, accel: str | None = None,
+           boot: str | None = None, kernel_args: str | None = None, hostname: str | None = None,
            strategy: Strategy | None = None, progress: bool | Progress = True,
            labs_root: Path | None = None) -> Lab:
         """Return the lab ``name``, booted, set up and logged in.
 
-        A running lab of that name is attached to (its console and SSH are
-        reconnected; the arguments are ignored).  A stopped lab boots again
-        with its saved disks and settings (``image`` may name a new platform,
-        e.g. a freshly built kernel; ``boot`` and ``kernel_args`` may change).
-        A new lab needs ``image`` (a SmartOS USB image, platform tgz or build
-        folder) or ``release`` (downloaded and cached; ``"latest"`` or a
-        timestamp).  ``boot``: ``"auto"`` (default), ``"usb"`` or ``"direct"``.
+        A lab this process already holds is returned as it is (re-running a
+        notebook cell is harmless).  A running lab is attached to (its console
+        and SSH are reconnected; the arguments are ignored).  A stopped lab
+        boots again with its saved disks and settings; arguments given
+        override them (``image`` may name a new platform, e.g. a freshly built
+        kernel; ``kernel_args=""`` clears flags), except the zones pool's
+        ``disks``/``disk_size`` and the ``hostname`` once setup has run.
+        A new lab needs ``image`` (a SmartOS USB image, ISO, platform tgz or
+        build folder) or ``release`` (downloaded and cached; ``"latest"`` or a
+        timestamp).  Defaults for a new lab: 4 GiB, 2 CPUs, 1 disk sized from
+        RAM, ``accel="auto"``, ``boot="auto"`` (or ``"usb"``/``"direct"``).
         """
         report = _progress(progress)
         lab_dir = LabDir(name, labs_root)
         strat = strategy
+        held = _held(name)
+        if held is not None:
+            report(f"lab {name} is already open in this process")
+            return held
+        _refuse_orphan(name)
         if _is_running(name):
             config = lab_dir.load() if lab_dir.exists() else LabConfig(name=name)
             strat = strat or _default_strategy(config.strategy)
@@ -230,23 +241,19 @@ class Lab:
             return cls._attach(lab_dir, config, strat, report)
         if lab_dir.exists():
             config = lab_dir.load()
-            if image is not None:
-                config.image = str(Path(image).expanduser().resolve())
-            if release is not None:
-                config.release = release
-            if kernel_args:
-                config.kernel_args = kernel_args
-            if boot is not None:
-                config.boot = boot
+            _apply_overrides(config, image=image, release=release, memory=memory, cpus=cpus,
+                             disks=disks, disk_size=disk_size, accel=accel, boot=boot,
+                             kernel_args=kernel_args, hostname=hostname)
         else:
             config = LabConfig(
                 name=name, strategy=(strat.name if strat else "smartos"),
                 image=str(Path(image).expanduser().resolve()) if image else "",
                 release=release or ("" if image else "latest"),
-                boot=boot or "auto", memory_mib=_mib(memory), cpus=_positive(cpus, "cpus"),
-                disk_count=_positive(disks, "disks"),
+                boot=boot or "auto", memory_mib=_mib(memory if memory is not None else "4G"),
+                cpus=_positive(cpus if cpus is not None else 2, "cpus"),
+                disk_count=_positive(disks if disks is not None else 1, "disks"),
                 disk_size=parse_size(disk_size) if disk_size else 0,
-                accel=accel, kernel_args=kernel_args, hostname=hostname)
+                accel=accel or "auto", kernel_args=kernel_args or "", hostname=hostname or "")
         strat = strat or _default_strategy(config.strategy)
         lab_dir.create()
         strat.prepare(lab_dir, config, report)
@@ -265,6 +272,9 @@ class Lab:
     def attach(cls, name: str, *, strategy: Strategy | None = None,
                progress: bool | Progress = False, labs_root: Path | None = None) -> Lab:
         """Attach to the running lab ``name`` (LabNotFound if it is not running)."""
+        held = _held(name)
+        if held is not None:
+            return held
         lab_dir = LabDir(name, labs_root)
         if not _is_running(name):
             raise LabNotFound(f"lab {name!r} is not running; start it with Lab.up({name!r})")
@@ -277,6 +287,11 @@ class Lab:
                 report: Progress) -> Lab:
         machine = QemuMachine.attach(config.name, console_factory=strat.console_factory())
         try:
+            if machine.console_busy():
+                raise LabError(
+                    f"the serial console of lab {config.name!r} is held by another process (another "
+                    f"notebook or script with this lab open): call lab.detach() there, or use "
+                    f"'smartos-lab ssh {config.name}'")
             shell = strat.login(machine, lab_dir, config, report)
         except BaseException:
             machine.detach()
@@ -325,6 +340,8 @@ class Lab:
         shutil.rmtree(self.lab_dir.path, ignore_errors=True)
 
     def _close_transports(self) -> None:
+        if _OPEN.get(self.name) is self:
+            del _OPEN[self.name]
         close = getattr(self.shell, "close", None)
         if close is not None:
             close()
@@ -345,7 +362,8 @@ class Lab:
         self.shell.put(local, remote, mode=mode, timeout=timeout)
 
     def get(self, remote: str, local: str | Path) -> Path:
-        return self.shell.get(remote, local)
+        self.shell.get(remote, local)
+        return Path(local)
 
     # -- zone images (offline workshops) ----------------------------------------------
     def install_zone_image(self, uuid: str, *, pool: str | None = None, fetch: bool = True,
@@ -412,17 +430,22 @@ class Lab:
         The guest's TCP state jumps back too, so SSH is reconnected and the
         console shell resynchronised before this returns.
         """
+        if name not in {c.name for c in self.machine.checkpoints()}:
+            raise CheckpointError(f"lab {self.name} has no checkpoint {name!r} "
+                                  f"(it has: {', '.join(c.name for c in self.checkpoints()) or 'none'})")
         ssh = getattr(self.shell, "ssh", None)
         reconnect = ssh is not None and ssh.connected
         self.machine.console.clear_crash()      # a panic or kmdb stop is what restore undoes
         if reconnect:
             ssh.close()
-        seconds = self.machine.restore(name)
-        console = getattr(self.shell, "console", None)
-        if console is not None:
-            console.run("true", timeout=timeout)
-        if reconnect:
-            ssh.connect(timeout=timeout)
+        try:
+            seconds = self.machine.restore(name)
+            console = getattr(self.shell, "console", None)
+            if console is not None:
+                console.run("true", timeout=timeout)
+        finally:
+            if reconnect:
+                ssh.connect(timeout=timeout)
         return seconds
 
     def checkpoints(self) -> list:
@@ -497,6 +520,57 @@ class Lab:
     def sysinfo(self):
         from .toolkits.sysinfo import SysInfo
         return SysInfo(self.shell)
+
+
+_OPEN: weakref.WeakValueDictionary[str, Lab] = weakref.WeakValueDictionary()
+
+
+def _held(name: str) -> Lab | None:
+    """The lab ``name`` if this process holds it open and its QEMU still runs."""
+    lab = _OPEN.get(name)
+    if lab is not None and not lab.machine.alive():
+        del _OPEN[name]
+        return None
+    return lab
+
+
+def _refuse_orphan(name: str) -> None:
+    from .machine.registry import orphan_processes
+
+    for proc in orphan_processes():
+        if proc.name == name:
+            raise LabError(f"a QEMU of lab {name!r} (pid {proc.pid}) runs without its run directory "
+                           f"(was {paths.run_root()} cleaned?); it holds the lab's disks. Stop it "
+                           f"with 'smartos-lab down {name}', then start the lab again")
+
+
+def _apply_overrides(config: LabConfig, *, image, release, memory, cpus, disks, disk_size, accel,
+                     boot, kernel_args, hostname) -> None:
+    """Apply the arguments given to ``Lab.up`` to a stopped lab's saved settings."""
+    if image is not None:
+        config.image = str(Path(image).expanduser().resolve())
+    if release is not None:
+        config.release = release
+    if memory is not None:
+        config.memory_mib = _mib(memory)
+    if cpus is not None:
+        config.cpus = _positive(cpus, "cpus")
+    if accel is not None:
+        config.accel = accel
+    if boot is not None:
+        config.boot = boot
+    if kernel_args is not None:
+        config.kernel_args = kernel_args
+    pool = {"disks": (disks, config.disk_count, lambda v: _positive(v, "disks")),
+            "disk_size": (disk_size, config.disk_size, parse_size),
+            "hostname": (hostname, config.hostname, str)}
+    for what, (given, saved, convert) in pool.items():
+        if given is None or convert(given) == saved:
+            continue
+        if config.set_up:
+            raise ConfigError(f"lab {config.name} was set up with {what}={saved!r}; it cannot change "
+                              f"now (destroy the lab to start over: smartos-lab destroy {config.name})")
+        setattr(config, {"disks": "disk_count"}.get(what, what), convert(given))
 
 
 def _is_running(name: str) -> bool:

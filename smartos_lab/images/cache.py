@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -239,9 +240,9 @@ class ImageCache:
             try:
                 gunzip(got, raw, progress=progress)
             except ImageError as e:
+                got.unlink()                # verified, but not a whole gzip stream
                 raise DownloadError(f"{source}: {e}") from None
-            finally:
-                got.unlink()
+            got.unlink()                    # only once decompressed: an interrupt keeps the download
             got = raw
         try:
             found = identify(got).kind
@@ -324,12 +325,29 @@ def _usb_version(image: Path) -> str | None:
         return None
 
 
+LOCK_TIMEOUT = 3 * 3600.0      # seconds to wait for another process fetching the same release
+
+
 @contextmanager
-def _locked(directory: Path):
-    """Hold an exclusive lock on ``directory/.lock`` (one fetch per release at a time)."""
+def _locked(directory: Path, timeout: float = LOCK_TIMEOUT):
+    """Hold an exclusive lock on ``directory/.lock`` (one fetch per release at a time).
+
+    Another process may be downloading the same release (minutes to hours on a
+    slow link): wait for it, but not for ever.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ImageError(f"{directory} is locked by another smartos-lab process for "
+                                     f"more than {timeout:.0f} s (a download of the same release?); "
+                                     f"if none runs, delete {directory / '.lock'}") from None
+                time.sleep(0.5)
         try:
             yield
         finally:

@@ -17,21 +17,12 @@ from ..errors import LabError
 from .qemu import QemuMachine
 
 ESCAPE = b"\x1d"            # Ctrl-]
-SERIAL_LABEL = "serial0"
-
-
-def console_in_use(machine: QemuMachine) -> bool:
-    """True when another client is connected to the lab's serial console socket."""
-    for chardev in machine.qmp.execute("query-chardev"):
-        if chardev.get("label") == SERIAL_LABEL:
-            return not str(chardev.get("filename", "")).startswith("disconnected:")
-    return False
 
 
 def interactive_console(name: str) -> int:
     machine = QemuMachine.attach(name, tool=True)
     try:
-        if console_in_use(machine):
+        if machine.console_busy():
             raise LabError(f"the serial console of lab {name!r} is in use by another process "
                            "(a notebook holding the lab?): call lab.detach() there, or use "
                            f"'smartos-lab ssh {name}'")

@@ -98,6 +98,7 @@ class QemuMachine:
         run_dir = RunDir.create(spec.name, run_root)
         proc: subprocess.Popen | None = None
         qmp: QMP | None = None
+        machine: QemuMachine | None = None
         try:
             ports = _reserve_ports(spec.nics)
             log = Path(serial_log).resolve() if serial_log else run_dir.serial_log
@@ -123,6 +124,8 @@ class QemuMachine:
             run_dir.write_meta(meta)
             return machine
         except BaseException:
+            if machine is not None:
+                machine._close_console()
             if qmp is not None:
                 qmp.close()
             if proc is not None and proc.poll() is None:
@@ -180,6 +183,15 @@ class QemuMachine:
         self._console = Console.connect_unix(self.run_dir.console_socket,
                                              log_path=self.serial_log,
                                              exit_probe=self.exit_error)
+
+    def console_busy(self) -> bool:
+        """True when another client holds the serial console socket (it serves one at a time)."""
+        if self._console is not None:
+            return False
+        for chardev in self.qmp.execute("query-chardev"):
+            if chardev.get("label") == "serial0":
+                return not str(chardev.get("filename", "")).startswith("disconnected:")
+        return False
 
     # --- liveness -------------------------------------------------------------------
     def alive(self) -> bool:

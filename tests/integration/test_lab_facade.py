@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from smartos_lab.errors import ConfigError, LabNotFound
+from smartos_lab.errors import CheckpointError, ConfigError, LabNotFound
 from smartos_lab.lab import Lab, LabDir, register_strategy
 from smartos_lab.machine.registry import running_labs
 from tests.guest.strategy import TestGuestStrategy
@@ -41,6 +41,40 @@ def test_up_returns_a_logged_in_lab_that_runs_commands_over_ssh(lab):
 def test_the_console_transport_can_be_forced(lab):
     result = lab.sh("echo $((6 * 7))", via="console")
     assert (result.transport, result.stdout, result.exit_status) == ("console", "42\n", 0)
+
+
+def test_up_again_in_the_same_process_returns_the_lab_it_already_holds(lab):
+    assert Lab.up(NAME, strategy=TestGuestStrategy(), progress=False) is lab
+    assert Lab.attach(NAME) is lab
+
+
+def test_a_second_process_is_told_the_console_is_held_instead_of_waiting(lab):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from smartos_lab.errors import LabError
+        from smartos_lab.lab import Lab, register_strategy
+        from tests.guest.strategy import TestGuestStrategy
+        register_strategy("test-guest", TestGuestStrategy)
+        started = time.monotonic()
+        try:
+            Lab.attach({NAME!r})
+        except LabError as exc:
+            print(round(time.monotonic() - started), exc)
+            sys.exit(0)
+        sys.exit(1)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                         env=os.environ)
+    assert out.returncode == 0, out.stderr
+    seconds, message = out.stdout.split(" ", 1)
+    assert int(seconds) < 10 and "held by another process" in message
+
+
+def test_restoring_an_unknown_checkpoint_is_refused_and_keeps_ssh(lab):
+    with pytest.raises(CheckpointError, match="no-such"):
+        lab.restore("no-such")
+    assert lab.sh("echo still-ssh").transport == "ssh"
 
 
 def test_lab_state_is_kept_in_the_lab_directory(lab):

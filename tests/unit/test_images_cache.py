@@ -160,3 +160,35 @@ def test_platform_latest_offline_uses_the_newest_cached_release_with_a_warning(c
         warnings.simplefilter("always")
         files = cache.platform("latest")
     assert files.version == TS and "using cached release" in str(w[0].message)
+
+
+def test_a_release_locked_by_another_process_is_waited_for_then_reported(tmp_path):
+    import fcntl
+
+    from smartos_lab.errors import ImageError
+    from smartos_lab.images.cache import _locked
+
+    (tmp_path / "r").mkdir()
+    with open(tmp_path / "r" / ".lock", "a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)          # another open file description: another "process"
+        with pytest.raises(ImageError, match="locked by another smartos-lab process"):
+            with _locked(tmp_path / "r", timeout=0.6):
+                pass
+    with _locked(tmp_path / "r", timeout=0.6):        # free again
+        pass
+
+
+def test_an_interrupted_decompression_keeps_the_verified_download(tmp_path, monkeypatch):
+    from smartos_lab.images import cache as cache_mod
+
+    got = tmp_path / "smartos-20250724T001011Z-USB.img.gz"
+    got.write_bytes(b"verified download")
+
+    def interrupted(src, dest, progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache_mod, "gunzip", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache_mod.ImageCache(tmp_path / "cache")._store(got, "usb", "20250724T001011Z", None,
+                                                        verified=True, source="test", progress=None)
+    assert got.read_bytes() == b"verified download"
