@@ -145,3 +145,21 @@ def test_bad_arguments_are_refused_before_anything_starts():
         Lab.up(f"x-{os.getpid()}", memory="12", strategy=TestGuestStrategy(), progress=False)
     with pytest.raises(ConfigError):
         Lab.up(f"x-{os.getpid()}", cpus=0, strategy=TestGuestStrategy(), progress=False)
+
+
+def test_up_names_an_orphaned_qemu_of_the_same_lab_instead_of_failing_on_its_disks():
+    import shutil
+
+    from smartos_lab.errors import LabError
+    from smartos_lab.machine.registry import stop
+
+    name = f"orph-{os.getpid()}"
+    first = Lab.up(name, strategy=TestGuestStrategy(ssh=False), progress=False)
+    try:
+        first.detach()
+        shutil.rmtree(first.machine.run_dir.path)          # e.g. $XDG_RUNTIME_DIR wiped at logout
+        with pytest.raises(LabError, match=f"smartos-lab down {name}"):
+            Lab.up(name, strategy=TestGuestStrategy(ssh=False), progress=False)
+    finally:
+        stop(name)
+    assert not any(s.name == name for s in running_labs())
