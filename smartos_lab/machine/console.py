@@ -103,6 +103,7 @@ QUEUE_LIMIT = 8 << 20       # unread characters kept for expect before the oldes
 SCAN_OVERLAP = 160          # characters of old text re-scanned with each new chunk (> any crash pattern)
 CRASH_TEXT_LIMIT = 16384
 EXIT_PROBE_GRACE = 2.0      # after EOF, how long QEMU may take to be seen as exited
+SEND_TIMEOUT = 30.0         # how long ``send`` waits for the guest side to take input
 
 
 @functools.lru_cache(maxsize=16)
@@ -135,10 +136,17 @@ class _ConsoleSpawn(SpawnBase):
 
 
 class Console:
-    """A guest serial console; see the module docstring."""
+    """A guest serial console; see the module docstring.
 
-    def __init__(self, read: Callable[[], bytes], write: Callable[[bytes], None], fileno: int,
-                 shutdown: Callable[[], None], *, name: str = "console",
+    ``read()`` returns the bytes available (``b""``: end of stream, ``None``:
+    nothing after all); ``write(view)`` writes without blocking and returns
+    how many bytes it took (or raises :class:`BlockingIOError`);
+    ``fileno``/``write_fileno`` are polled for reading/writing.
+    """
+
+    def __init__(self, read: Callable[[], bytes | None], write: Callable[[memoryview], int],
+                 fileno: int, shutdown: Callable[[], None], *, write_fileno: int | None = None,
+                 name: str = "console",
                  log_path: str | os.PathLike | None = None,
                  exit_probe: Callable[[], BaseException | None] | None = None,
                  profile: ConsoleProfile | None = None):
@@ -148,12 +156,14 @@ class Console:
         self._read = read
         self._write_raw = write
         self._fileno = fileno
+        self._write_fileno = fileno if write_fileno is None else write_fileno
         self._shutdown = shutdown
         self._exit_probe = exit_probe
 
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
         self._expect_lock = threading.Lock()
+        self._check_crash = True            # False while an ``expect(check_crash=False)`` runs
         self._raw = bytearray()
         self._chunks: list[str] = []        # stripped text kept, joined lazily (_text())
         self._text_len = 0
@@ -214,7 +224,8 @@ class Console:
             except OSError:
                 pass
             sock.close()
-        return cls(lambda: sock.recv(65536), sock.sendall, sock.fileno(), shutdown, name=name,
+        return cls(lambda: sock.recv(65536), lambda view: sock.send(view, socket.MSG_DONTWAIT),
+                   sock.fileno(), shutdown, name=name,
                    log_path=log_path, exit_probe=exit_probe, profile=profile)
 
     @classmethod
@@ -226,17 +237,15 @@ class Console:
         (kept so both constructors take the same keywords).
         """
         wfd = fd if write_fd is None else write_fd
+        os.set_blocking(wfd, False)     # send() waits for room with select, up to its deadline
 
-        def read() -> bytes:
+        def read() -> bytes | None:
             try:
                 return os.read(fd, 65536)
+            except BlockingIOError:
+                return None
             except OSError:             # EIO: the pty's other side closed
                 return b""
-
-        def write(data: bytes) -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(wfd, view):]
 
         def shutdown():
             for d in {fd, wfd}:
@@ -244,7 +253,8 @@ class Console:
                     os.close(d)
                 except OSError:
                     pass
-        return cls(read, write, fd, shutdown, name=name, log_path=log_path,
+        return cls(read, lambda view: os.write(wfd, view), fd, shutdown, write_fileno=wfd,
+                   name=name, log_path=log_path,
                    exit_probe=exit_probe, profile=profile)
 
     def close(self) -> None:
@@ -278,8 +288,12 @@ class Console:
                     continue
                 try:
                     data = self._read()
+                except (BlockingIOError, InterruptedError):
+                    continue
                 except OSError:
                     data = b""
+                if data is None:
+                    continue
                 if not data:
                     break
                 self._on_bytes(data)
@@ -295,11 +309,14 @@ class Console:
         if profile.answer_queries:
             self._responder.rows, self._responder.cols = profile.rows, profile.cols
             reply = self._responder.feed(data)
-            if reply:
+            # never wait here: a blocked send() holds the lock, and this thread must keep reading
+            if reply and self._write_lock.acquire(blocking=False):
                 try:
-                    self._write(reply)
-                except OSError:
-                    pass
+                    self._write_all(reply, time.monotonic())
+                except (OSError, ConsoleTimeout):
+                    pass                # the reply is dropped; the guest asks again or does without
+                finally:
+                    self._write_lock.release()
         text = self._stripper.feed(self._decoder.decode(data))
         with self._cond:
             self._last_output = time.monotonic()
@@ -331,10 +348,13 @@ class Console:
             log.warning("%s: nobody reads the console; dropping the oldest unread text", self.name)
             while self._queued > QUEUE_LIMIT // 2 and len(self._queue) > 1:
                 self._queued -= len(self._queue.popleft())
-        window = self._scan_tail + text
-        self._scan_tail = window[-SCAN_OVERLAP:]
+        old = self._scan_tail
+        window = old + text
+        # one character more than the overlap: it tells whether the overlap starts a line
+        self._scan_tail = window[-(SCAN_OVERLAP + 1):]
         if self._crash is None:
-            self._scan_for_crash(window, self._text_base + self._text_len - len(window))
+            self._scan_for_crash(window, self._text_base + self._text_len - len(window),
+                                 1 if len(old) > SCAN_OVERLAP else 0)
 
     def _text(self) -> str:
         """Under the lock: all kept text as one string."""
@@ -354,10 +374,14 @@ class Console:
                 break
         return "".join(reversed(parts))[-n:]
 
-    def _scan_for_crash(self, window: str, offset: int) -> None:
-        """Search the new text plus the end of the old (``window``, starting at ``offset``)."""
+    def _scan_for_crash(self, window: str, offset: int, pos: int) -> None:
+        """Search the new text plus the end of the old (``window``, starting at ``offset``).
+
+        The search starts at ``pos``; from 1, ``^`` matches there only when
+        ``window[0]`` is a newline (the overlap may start in mid-line).
+        """
         for kind, regex in _crash_regexes(self.profile):
-            for m in regex.finditer(window):
+            for m in regex.finditer(window, pos):
                 if offset + m.end() > self._scan_floor:
                     line_start = window.rfind("\n", 0, m.start()) + 1
                     self._crash = _Crash(kind, offset + line_start, time.monotonic())
@@ -471,11 +495,11 @@ class Console:
         """``read_nonblocking`` for the spawn: queued text, or '' after a short wait."""
         wait = 0.1 if timeout is None else max(0.0, min(timeout, 0.1))
         with self._cond:
-            if self._crash is not None:
+            if self._crash is not None and self._check_crash:
                 raise self._settled_crash_error()
             if not self._queue and not self._eof and not self._closing:
                 self._cond.wait(wait)
-                if self._crash is not None:
+                if self._crash is not None and self._check_crash:
                     raise self._settled_crash_error()
             if self._queue:
                 return self._pop(size)
@@ -503,17 +527,19 @@ class Console:
 
     # --- expect ------------------------------------------------------------------------
     def expect(self, patterns: Patterns, timeout: float = 30.0, *, idle_timeout: float | None = None,
-               searchwindowsize: int | None = None) -> ConsoleMatch:
+               searchwindowsize: int | None = None, check_crash: bool = True) -> ConsoleMatch:
         """Wait for one of ``patterns`` (regex strings or compiled regexes).
 
         ``timeout`` caps the whole wait; ``idle_timeout`` ends it early when no
         console output at all arrived for that long.  Both raise
-        :class:`ConsoleTimeout`.  Crashes and end of stream raise their errors.
+        :class:`ConsoleTimeout`.  Crashes and end of stream raise their errors;
+        ``check_crash=False`` ignores a recorded crash during this wait (to
+        see whether the guest still answers after crash-like text).
         """
         pats = list(patterns) if isinstance(patterns, (list, tuple)) else [patterns]
         return self._expect(lambda: self._spawn.expect(pats, timeout=timeout,
                                                        searchwindowsize=searchwindowsize),
-                            pats, timeout, idle_timeout, searchwindowsize)
+                            pats, timeout, idle_timeout, searchwindowsize, check_crash)
 
     def expect_exact(self, strings: str | Sequence[str], timeout: float = 30.0, *,
                      idle_timeout: float | None = None,
@@ -525,7 +551,7 @@ class Console:
                             pats, timeout, idle_timeout, searchwindowsize)
 
     def _expect(self, run, pats, timeout: float, idle_timeout: float | None,
-                window: int | None) -> ConsoleMatch:
+                window: int | None, check_crash: bool = True) -> ConsoleMatch:
         if timeout is None:
             raise ValueError("every console wait needs a timeout")
         with self._expect_lock:
@@ -533,6 +559,7 @@ class Console:
             self._idle_timeout = idle_timeout
             self._idle_expired = False
             self._spawn.window = window
+            self._check_crash = check_crash
             try:
                 index = run()
             except pexpect.TIMEOUT:
@@ -540,6 +567,7 @@ class Console:
             finally:
                 self._idle_timeout = None
                 self._spawn.window = None
+                self._check_crash = True
             s = self._spawn
             return ConsoleMatch(index, s.match, s.before, s.after)
 
@@ -574,31 +602,53 @@ class Console:
                 self._cond.wait(min(quiet_at, deadline) - now)
 
     # --- sending --------------------------------------------------------------------------
-    def _write(self, data: bytes) -> None:
-        with self._write_lock:
-            self._write_raw(data)
+    def _write_all(self, data: bytes, deadline: float) -> None:
+        """Under the write lock: write ``data``, waiting for room until ``deadline``."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self._write_raw(view):]
+                continue
+            except (BlockingIOError, InterruptedError):
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConsoleTimeout(f"{self.name}: the guest side took no console input for "
+                                     f"a while ({len(view)} bytes unsent; is the VM stopped?)",
+                                     tail=self.tail(), log_path=self.log_path)
+            if self._closing:
+                raise OSError("console closed")
+            select.select([], [self._write_fileno], [], min(remaining, 0.5))
 
-    def send(self, data: str | bytes) -> None:
+    def send(self, data: str | bytes, timeout: float = SEND_TIMEOUT) -> None:
         """Type ``data`` in ``profile.chunk_size`` chunks with ``profile.chunk_delay`` pauses.
 
-        Raises the crash error once a crash was seen (stop typing), and the
-        end-of-stream error once the console is gone.
+        Raises the crash error once a crash was seen (stop typing), the
+        end-of-stream error once the console is gone, and
+        :class:`ConsoleTimeout` when the guest side (QEMU) takes no input
+        for ``timeout`` s.
         """
         if isinstance(data, str):
             data = data.encode("utf-8")
+        deadline = time.monotonic() + timeout
         size = max(1, self.profile.chunk_size)
         for i in range(0, len(data), size):
             self.check_alive()
+            if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise ConsoleTimeout(f"{self.name}: another writer held the console for "
+                                     f"{timeout:g} s", tail=self.tail(), log_path=self.log_path)
             try:
-                self._write(data[i:i + size])
+                self._write_all(data[i:i + size], deadline)
             except OSError:
                 raise self._closed_error() from None
+            finally:
+                self._write_lock.release()
             if self.profile.chunk_delay and i + size < len(data):
                 time.sleep(self.profile.chunk_delay)
 
-    def sendline(self, line: str = "") -> None:
+    def sendline(self, line: str = "", timeout: float = SEND_TIMEOUT) -> None:
         """Send ``line`` followed by ``profile.newline``."""
-        self.send(line + self.profile.newline)
+        self.send(line + self.profile.newline, timeout)
 
     def sendcontrol(self, char: str) -> None:
         """Send a control character: ``sendcontrol('c')`` is ^C."""

@@ -104,6 +104,9 @@ class GuestShell:
                    timeout: float = 60.0) -> SSHShell:
         """Authorize our key over the console and connect over SSH.
 
+        SSH commands watch the console: a crash seen there raises its error
+        (e.g. :class:`GuestPanic`) instead of waiting out the command's timeout.
+
         Creates the key pair at ``key_path`` if it does not exist, appends the
         public key to ``authorized_keys_path`` in the guest unless it is there
         (directory 0700, file 0600), then connects (retrying until ``timeout``).
@@ -120,7 +123,8 @@ class GuestShell:
             f"{{ grep -qxF \"$k\" {keys} || printf '%s\\n' \"$k\" >> {keys}; }}", timeout=timeout)
         if self.ssh is not None:
             self.ssh.close()
-        ssh = SSHShell(host, port, user, key_path)
+        # a crash seen on the console (panic, kmdb, halt) ends a waiting SSH command at once
+        ssh = SSHShell(host, port, user, key_path, abort_check=self.console.console.check_alive)
         ssh.connect(timeout=timeout)
         self.ssh = ssh
         return ssh

@@ -23,8 +23,16 @@ prompt.  :class:`ConsoleShell` then runs commands one at a time:
   line (POSIX: ``command`` drops the special-builtin rules), so the end
   marker still comes.  Variables, ``cd`` and functions persist between
   commands; ``exit`` ends the shell.
-  Keep single lines of a command under ~4000 characters (the tty's canonical
-  line limit).
+  A command whose framed line has a line longer than ``MAX_LINE`` bytes (the
+  tty's canonical line limit is 4095) or a control character other than
+  newline and tab (the tty's line discipline would act on it: ^U erases the
+  line, ^C interrupts, ...) is refused with :class:`ConfigError`: send such
+  content over SSH or with ``GuestShell.put``.
+
+A crash pattern in the output of a command (``echo 'Kernel panic - ...'``,
+an old panic in a message buffer) does not make a crash: when the command's
+end marker still arrives within the profile's ``crash_collect`` seconds, the
+kernel is alive, the recorded crash is cleared and the result returned.
 
 Output over the console is stdout and stderr merged, ANSI-stripped (escape
 sequences and stray control bytes removed: matching works on stripped
@@ -42,7 +50,16 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import CommandTimeout, ConsoleTimeout, LoginFailed
+from ..errors import (
+    CommandTimeout,
+    ConfigError,
+    ConsoleTimeout,
+    GuestDebugger,
+    GuestError,
+    GuestHalted,
+    GuestPanic,
+    LoginFailed,
+)
 from .console import Console
 from .result import CommandResult
 
@@ -51,6 +68,9 @@ PROMPT_SETTLE = 0.1         # a prompt counts only when nothing follows it for t
 POKE_AFTER = 3.0            # send a newline when no prompt appeared for this long
 WINDOW = 4096               # search window for markers (keeps long outputs cheap)
 RESYNC_ATTEMPTS = 3
+MAX_LINE = 4000             # bytes per typed line (the tty's canonical line holds 4095)
+_UNTYPABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")     # control characters but \t and \n
+_CRASHES = (GuestPanic, GuestDebugger, GuestHalted)
 
 
 def login(console: Console, *, user: str = "root", password: str | None,
@@ -153,6 +173,20 @@ class Frame:
         return re.compile(re.escape(self._marker("s")[0]) + r"\r*\n")
 
 
+def check_typable(command: str, line: str) -> None:
+    """Raise ConfigError unless ``line`` (``command`` framed) can be typed into a tty as it is."""
+    bad = _UNTYPABLE.search(command)
+    if bad:
+        raise ConfigError(f"command has control character {bad.group()!r} at offset {bad.start()}, "
+                          "which the console's terminal would act on; use SSH or GuestShell.put "
+                          f"for binary content: {command[:200]!r}")
+    longest = max(len(part.encode("utf-8")) for part in line.split("\n")) + 2    # ^U, newline
+    if longest > MAX_LINE:
+        raise ConfigError(f"command has a {longest}-byte line once framed, over the console's "
+                          f"{MAX_LINE}-byte line limit; split it, or use SSH or GuestShell.put "
+                          f"for big content: {command[:200]!r}")
+
+
 def normalise_output(text: str) -> str:
     """Console output as the command printed it: ``\\r\\n`` (``onlcr``) back to ``\\n``."""
     return re.sub(r"\r+\n", "\n", text)
@@ -230,16 +264,23 @@ class ConsoleShell:
             return self._run(command, timeout)
 
     def _run(self, command: str, timeout: float) -> CommandResult:
+        frame = self._frame()
+        line = frame.command_line(command)
+        check_typable(command, line)
         if not self._ready:
             self.setup()
-        frame = self._frame()
         started = time.monotonic()
         deadline = started + timeout
-        self._type(frame.command_line(command))
+        self._type(line)
+        waits = [frame.begin_re, frame.end_re]
         try:
-            self.console.expect(frame.begin_re, timeout=timeout, searchwindowsize=WINDOW)
-            m = self.console.expect(frame.end_re, timeout=max(0.0, deadline - time.monotonic()),
-                                    searchwindowsize=WINDOW)
+            try:
+                while waits:
+                    m = self.console.expect(waits[0], timeout=max(0.0, deadline - time.monotonic()),
+                                            searchwindowsize=WINDOW)
+                    waits.pop(0)
+            except _CRASHES as crash:
+                m = self._finish_after_crash_text(waits, crash)
         except ConsoleTimeout:
             partial = normalise_output(self.console.before)
             try:
@@ -259,6 +300,21 @@ class ConsoleShell:
     def check(self, command: str, timeout: float = 60.0) -> CommandResult:
         """:meth:`run`, raising :class:`CommandFailed` on a non-zero exit."""
         return self.run(command, timeout).check()
+
+    def _finish_after_crash_text(self, waits: list, crash: GuestError):
+        """A crash was seen while a command ran: if its markers still come within
+        ``crash_collect`` s, the crash was text in its output: clear it, return the end match."""
+        c = self.console
+        limit = time.monotonic() + c.profile.crash_collect
+        try:
+            while waits:
+                m = c.expect(waits[0], timeout=max(0.0, limit - time.monotonic()),
+                             searchwindowsize=WINDOW, check_crash=False)
+                waits.pop(0)
+        except ConsoleTimeout:
+            raise crash from None
+        c.clear_crash()
+        return m
 
     def _interrupt(self) -> None:
         """^C the running command and get the shell back; raise when it does not come back."""

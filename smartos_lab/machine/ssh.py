@@ -15,7 +15,10 @@ import io
 import os
 import select
 import shlex
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +29,7 @@ from ..errors import CommandTimeout, TransportError
 from .result import CommandResult
 
 COPY_CHUNK = 1 << 16
+POLL = 0.5                  # longest wait between looks at the deadline and ``abort_check``
 
 
 def generate_keypair(private_path: str | os.PathLike) -> str:
@@ -93,13 +97,16 @@ class SSHShell:
     transport = "ssh"
 
     def __init__(self, host: str, port: int, user: str, key_path: str | os.PathLike, *,
-                 connect_timeout: float = 10.0):
+                 connect_timeout: float = 10.0, abort_check: Callable[[], None] | None = None):
+        """``abort_check`` is called every ``POLL`` s while a command runs; whatever it
+        raises (e.g. the console's :class:`GuestPanic`) ends the command, channel closed."""
         self.host = host
         self.port = port
         self.user = user
         self.key_path = Path(key_path)
         self.known_hosts = self.key_path.with_name(self.key_path.name + ".known_hosts")
         self.connect_timeout = connect_timeout
+        self.abort_check = abort_check
         self._client: paramiko.SSHClient | None = None
 
     def __repr__(self) -> str:
@@ -155,13 +162,44 @@ class SSHShell:
         self.close()
 
     # --- commands -------------------------------------------------------------------------
-    def _channel(self, command: str) -> paramiko.Channel:
+    def _channel(self, command: str, deadline: float) -> paramiko.Channel:
+        """Open a session and start ``command`` in it, both bounded by ``deadline``."""
         if not self.connected:
             raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
         try:
-            chan = self._client.get_transport().open_session(timeout=self.connect_timeout)
-            chan.exec_command(command)
+            chan = self._client.get_transport().open_session(
+                timeout=max(0.1, min(self.connect_timeout, deadline - time.monotonic())))
         except (OSError, EOFError, paramiko.SSHException) as err:
+            if time.monotonic() >= deadline:
+                raise _timeout(command, "no SSH session opened in time") from None
+            raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
+        # exec_command waits for the server's answer without a timeout: wait here instead
+        failure: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                chan.exec_command(command)
+            except BaseException as err:        # handed to the caller below
+                failure.append(err)
+        worker = threading.Thread(target=start, name="ssh-exec", daemon=True)
+        worker.start()
+        try:
+            while True:
+                worker.join(max(0.0, min(POLL, deadline - time.monotonic())))
+                if not worker.is_alive():
+                    break
+                if time.monotonic() >= deadline:
+                    raise _timeout(command, "the SSH server did not start it in time")
+                if self.abort_check is not None:
+                    self.abort_check()
+        except BaseException:
+            chan.close()
+            raise
+        if failure:
+            chan.close()
+            err = failure[0]
+            if not isinstance(err, (OSError, EOFError, paramiko.SSHException)):
+                raise err
             raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
         return chan
 
@@ -180,8 +218,8 @@ class SSHShell:
         """
         started = time.monotonic()
         deadline = started + timeout
-        chan = self._channel(command)
-        streams = _Streams(chan, command, sink)
+        chan = self._channel(command, deadline)
+        streams = _Streams(chan, command, sink, self.abort_check)
         try:
             if source is not None:
                 streams.send_from(source, deadline)
@@ -219,22 +257,39 @@ class SSHShell:
                                  f"{err.decode('utf-8', 'replace').strip()}")
 
     def get(self, remote: str, local: str | os.PathLike, timeout: float = 300.0) -> None:
-        """Copy ``remote`` from the guest to a local file."""
-        with open(local, "wb") as sink:
-            status, err, _ = self._exec(f"cat {shlex.quote(remote)}", timeout, sink)
-        if status != 0:
-            os.unlink(local)
-            raise TransportError(f"cannot read {remote} in the guest (exit {status}): "
-                                 f"{err.decode('utf-8', 'replace').strip()}")
+        """Copy ``remote`` from the guest to a local file.
+
+        The data goes to a temporary file beside ``local`` that replaces it
+        only on success: a failed copy leaves an existing ``local`` as it was.
+        """
+        local = Path(local)
+        fd, part = tempfile.mkstemp(prefix=f".{local.name}.", suffix=".part", dir=local.parent)
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                status, err, _ = self._exec(f"cat {shlex.quote(remote)}", timeout, sink)
+            if status != 0:
+                raise TransportError(f"cannot read {remote} in the guest (exit {status}): "
+                                     f"{err.decode('utf-8', 'replace').strip()}")
+            os.chmod(part, local.stat().st_mode & 0o7777 if local.exists() else 0o644)
+            os.replace(part, local)
+        except BaseException:
+            try:
+                os.unlink(part)
+            except FileNotFoundError:
+                pass
+            raise
 
 
 class _Streams:
     """Moves one exec channel's data: stdin from a file, stdout to a sink, stderr kept."""
 
-    def __init__(self, chan: paramiko.Channel, command: str, sink: BinaryIO):
+    def __init__(self, chan: paramiko.Channel, command: str, sink: BinaryIO,
+                 abort_check: Callable[[], None] | None = None):
         self.chan, self.command, self.sink = chan, command, sink
+        self.abort_check = abort_check
         self.err = bytearray()
         self.partial = bytearray()          # the start of stdout, for a timeout report
+        self._next_check = 0.0
 
     def drain(self) -> None:
         chan = self.chan
@@ -246,6 +301,19 @@ class _Streams:
         while chan.recv_stderr_ready():
             self.err += chan.recv_stderr(COPY_CHUNK)
 
+    def checkpoint(self, deadline: float) -> None:
+        """Time out at ``deadline``; run ``abort_check`` (at most every ``POLL`` s)."""
+        now = time.monotonic()
+        if now >= deadline:
+            self.timeout()
+        if self.abort_check is not None and now >= self._next_check:
+            self._next_check = now + POLL
+            try:
+                self.abort_check()
+            except BaseException:
+                self.chan.close()
+                raise
+
     def send_from(self, source: BinaryIO, deadline: float) -> None:
         chan = self.chan
         while True:
@@ -254,8 +322,7 @@ class _Streams:
                 return
             view = memoryview(block)
             while view:
-                if time.monotonic() >= deadline:
-                    self.timeout()
+                self.checkpoint(deadline)
                 if chan.send_ready():
                     view = view[chan.send(bytes(view)):]
                 else:
@@ -268,20 +335,22 @@ class _Streams:
         """Read stdout/stderr until both end and the exit status is in, or time out."""
         chan = self.chan
         while True:
+            self.checkpoint(deadline)
             self.drain()
             if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
-                if chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+                if chan.status_event.wait(max(0.0, min(POLL, deadline - time.monotonic()))):
                     return
-                self.timeout()
-            if time.monotonic() >= deadline:
-                self.timeout()
-            select.select([chan], [], [], max(0.0, min(0.5, deadline - time.monotonic())))
+                continue
+            select.select([chan], [], [], max(0.0, min(POLL, deadline - time.monotonic())))
 
     def timeout(self) -> None:
         self.chan.close()
         partial = self.partial.decode("utf-8", "replace")
-        exc = CommandTimeout(f"command did not finish over SSH in time (channel closed): "
-                             f"{self.command}",
-                             tail=(partial + self.err.decode("utf-8", "replace"))[-2000:])
-        exc.command, exc.output = self.command, partial
-        raise exc
+        raise _timeout(self.command, "command did not finish over SSH in time (channel closed)",
+                       partial, partial + self.err.decode("utf-8", "replace"))
+
+
+def _timeout(command: str, what: str, output: str = "", tail: str = "") -> CommandTimeout:
+    exc = CommandTimeout(f"{what}: {command}", tail=tail[-2000:])
+    exc.command, exc.output = command, output
+    return exc

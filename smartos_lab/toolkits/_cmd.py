@@ -99,47 +99,79 @@ def uuid(value: str) -> str:
     return value
 
 
-def write_file_commands(path: str, content: str, *, chunk: int = 768) -> list[str]:
+#: typed characters per write_file command once quoted for the console's ``eval`` framing
+#: (the framed line must stay under the tty's ~4 KB line limit; see machine/shell.py)
+WRITE_LINE_BUDGET = 3400
+_QUOTE_COST = 17            # a ' in an argument: '"'"' inside the word, each ' of it quoted again
+_ARG_COST = 12              # an argument's two quotes, quoted again, and a space
+
+
+def write_file_commands(path: str, content: str, *, budget: int = WRITE_LINE_BUDGET) -> list[str]:
     """Commands that write ``content`` to ``path`` in the guest, line by line.
 
     ``printf '%s\\n' <line> <line> ...`` keeps every line one quoted argument, so
-    no raw newline is ever typed into the guest shell (no continuation prompts)
-    and no command line grows past ``chunk`` characters of payload.
+    no raw newline is ever typed into the guest shell (no continuation prompts).
+    Each command stays within ``budget`` characters even after a second round
+    of quoting (the console frames a command as one quoted ``eval`` word), so
+    content full of single quotes still fits a console line.
     """
     no_control(path, "guest path")
+    room = budget - _typed_len(path) - 40           # printf, its format, the redirect
+    if room < 2 * _QUOTE_COST:
+        raise ConfigError(f"guest path too long for a console command line: {path!r}")
     lines = content.split("\n")
     last = lines.pop()             # text after the final newline ("" if content ends in \n)
     commands: list[str] = []
     batch: list[str] = []
-    size = 0
+    used = 0
 
     def flush(fmt: str, items: list[str]) -> None:
         redirect = ">" if not commands else ">>"
         commands.append(f"printf {q(fmt)} {' '.join(q(i) for i in items)} {redirect} {q(path)}")
 
     for line in lines:
-        for piece in _split(line, chunk)[:-1]:
+        pieces = _split(line, room)
+        for piece in pieces[:-1]:
             if batch:
                 flush("%s\\n", batch)
-                batch, size = [], 0
+                batch, used = [], 0
             flush("%s", [piece])
-        piece = _split(line, chunk)[-1]
-        if batch and size + len(piece) > chunk:
+        piece = pieces[-1]
+        cost = _typed_len(piece)
+        if batch and used + cost > room:
             flush("%s\\n", batch)
-            batch, size = [], 0
+            batch, used = [], 0
         batch.append(piece)
-        size += len(piece)
+        used += cost
     if batch:
         flush("%s\\n", batch)
-    for piece in _split(last, chunk) if last else []:
+    for piece in _split(last, room) if last else []:
         flush("%s", [piece])
     if not commands:
         commands.append(f": > {q(path)}")
     return commands
 
 
-def _split(text: str, size: int) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+def _char_cost(ch: str) -> int:
+    return _QUOTE_COST if ch == "'" else len(ch.encode("utf-8", "surrogatepass"))
+
+
+def _typed_len(text: str) -> int:
+    """An upper bound of the bytes ``text`` takes as an argument quoted twice."""
+    return _ARG_COST + sum(_char_cost(ch) for ch in text)
+
+
+def _split(text: str, room: int) -> list[str]:
+    """``text`` in pieces of at most ``room`` typed bytes each (at least one piece)."""
+    pieces, start, used = [], 0, _ARG_COST
+    for i, ch in enumerate(text):
+        cost = _char_cost(ch)
+        if used + cost > room and i > start:
+            pieces.append(text[start:i])
+            start, used = i, _ARG_COST
+        used += cost
+    pieces.append(text[start:])
+    return pieces
 
 
 def temp_path(prefix: str, suffix: str = "") -> str:

@@ -86,6 +86,13 @@ def test_a_hanging_command_times_out_and_the_next_command_works(shell):
     assert shell.run("echo ok").stdout == "ok\n"
 
 
+def test_panic_text_in_output_is_not_taken_for_a_panic(shell):
+    r = shell.run("echo 'Kernel panic - not syncing: just text'", timeout=30)
+    assert r.stdout == "Kernel panic - not syncing: just text\n"
+    assert shell.console.crash is None
+    assert shell.run("echo hi").stdout == "hi\n"
+
+
 def test_console_round_trip_latency(shell):
     durations = sorted(shell.run("true").duration for _ in range(50))
     p50 = statistics.median(durations)

@@ -12,7 +12,7 @@ import time
 import paramiko
 import pytest
 
-from smartos_lab.errors import CommandTimeout, TransportError
+from smartos_lab.errors import CommandTimeout, GuestPanic, TransportError
 from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.shell import ConsoleShell
 from smartos_lab.machine.ssh import SSHShell, generate_keypair
@@ -100,6 +100,10 @@ def test_get_of_a_missing_file_fails_clearly(guest, tmp_path):
         guest.get("/no/such/file", tmp_path / "x")
     assert "/no/such/file" in str(exc.value)
     assert not (tmp_path / "x").exists()
+    (tmp_path / "x").write_text("precious\n")
+    with pytest.raises(TransportError):
+        guest.get("/no/such/file", tmp_path / "x")
+    assert (tmp_path / "x").read_text() == "precious\n"
 
 
 def test_a_hanging_command_over_ssh_times_out_and_the_next_works(guest):
@@ -109,6 +113,42 @@ def test_a_hanging_command_over_ssh_times_out_and_the_next_works(guest):
     assert time.monotonic() - t0 < 10
     assert exc.value.output == "started\n"
     assert guest.run("echo ok").stdout == "ok\n"
+
+
+def test_a_guest_that_stops_answering_before_the_command_starts_times_out(booted, guest):
+    """paramiko's exec_command waits for the server with no timeout of its own."""
+    transport = guest.ssh._client.get_transport()
+    real_open_session = transport.open_session
+
+    def open_then_stall(*args, **kwargs):
+        chan = real_open_session(*args, **kwargs)
+        booted.machine.qmp.pause()                  # the guest stops right after the session opened
+        return chan
+    transport.open_session = open_then_stall
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(CommandTimeout):
+            guest.run("true", timeout=3, via="ssh")
+        assert time.monotonic() - t0 < 6
+    finally:
+        transport.open_session = real_open_session
+        booted.machine.qmp.resume()
+    assert guest.run("echo ok", via="ssh").stdout == "ok\n"
+
+
+def test_a_panic_during_an_ssh_command_raises_guest_panic_promptly(tmp_path):
+    """A throwaway guest: the console sees the panic; the SSH command must not wait it out."""
+    with booted_guest(f"sshpanic-{os.getpid()}", ssh=True) as b:
+        g = GuestShell(ConsoleShell(b.console))
+        g.enable_ssh(port=b.machine.ports["ssh"], key_path=tmp_path / "id_lab", timeout=120)
+        t0 = time.monotonic()
+        with pytest.raises(GuestPanic) as exc:
+            g.run("sleep 1; echo c > /proc/sysrq-trigger; sleep 100", timeout=60, via="ssh")
+        took = time.monotonic() - t0
+        print(f"\npanic during an SSH command reported after {took:.1f} s")
+        assert took < 15
+        assert "sysrq triggered crash" in exc.value.panic
+        g.close()
 
 
 def test_throughput_ssh_10_mb_versus_console(guest):

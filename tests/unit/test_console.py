@@ -356,3 +356,67 @@ def test_a_search_window_does_not_skip_a_match_early_in_a_big_chunk(pair):
     time.sleep(0.2)                                 # let it all arrive as one queued piece
     assert len(console.expect("MARK", timeout=5, searchwindowsize=64).before) == 100
     assert console.expect("END", timeout=5, searchwindowsize=64).before == "y" * 20000
+
+
+def test_crash_patterns_anchored_at_line_start_do_not_match_mid_line_across_chunks(pair):
+    """The rescanned overlap may start in mid-line: ``^`` must not match there."""
+    console, peer = pair
+    # the second write makes the scan window start exactly at "[0]> " (mid-line)
+    peer.write("z" * 200 + "[0]> " + "w" * 155, "x\n", "still alive\n", gap=0.2)
+    console.expect("still alive", timeout=5)
+    assert console.crash is None
+
+
+def test_an_anchored_crash_pattern_at_a_line_start_in_the_overlap_is_still_found(pair):
+    console, peer = pair
+    peer.write("z" * 200 + "\n[0]> ", "x", gap=0.2)
+    with pytest.raises(GuestDebugger):
+        console.expect("never", timeout=5)
+
+
+def test_send_gives_up_when_the_guest_side_stops_reading_input():
+    a, b = socket.socketpair()
+    console = Console.from_socket(a)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ConsoleTimeout) as exc:
+            console.send(b"x" * (4 << 20), timeout=1.0)       # nobody reads b
+        assert time.monotonic() - t0 < 3.0
+        assert "took no console input" in str(exc.value)
+    finally:
+        console.close()
+        b.close()
+
+
+def test_a_blocked_send_does_not_stop_the_console_reading_output():
+    """The drain thread must not wait for the write lock to answer a terminal query."""
+    a, b = socket.socketpair()
+    console = Console.from_socket(a)
+    errors: list[BaseException] = []
+
+    def send_until_closed():
+        try:
+            console.send(b"x" * (4 << 20))                    # nobody reads b: blocks
+        except Exception as err:
+            errors.append(err)
+    sender = threading.Thread(target=send_until_closed, daemon=True)
+    try:
+        sender.start()
+        time.sleep(0.5)
+        b.sendall(b"\x1b[6nafter the query\n")
+        console.expect("after the query", timeout=2)
+    finally:
+        console.close()
+        sender.join(5)
+        b.close()
+    assert not sender.is_alive()
+    assert isinstance(errors[0], ConsoleClosed)
+
+
+def test_expect_without_crash_checks_reads_past_recorded_crash_text(pair):
+    console, peer = pair
+    peer.write("Kernel panic - not syncing: just text\nDONE\n")
+    with pytest.raises(GuestPanic):
+        console.expect("DONE", timeout=5)
+    assert console.expect("DONE", timeout=5, check_crash=False).after == "DONE"
+    assert isinstance(console.crash, GuestPanic)

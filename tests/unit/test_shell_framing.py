@@ -32,6 +32,7 @@ from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.result import CommandRunner
 from smartos_lab.machine.shell import ConsoleShell, Frame, login, normalise_output
 from smartos_lab.machine.ssh import SSHShell
+from smartos_lab.toolkits import _cmd
 
 
 # --- markers -------------------------------------------------------------------------
@@ -164,6 +165,49 @@ def test_a_hanging_command_times_out_and_the_shell_recovers(shell):
     assert exc.value.output == "started\n"
     assert "sleep 600" in str(exc.value)
     assert shell.run("echo ok", timeout=10).stdout == "ok\n"
+
+
+def test_control_characters_in_a_command_are_refused_before_typing(shell, tmp_path):
+    """^U in quoted content would erase the typed line and run the rest as a command."""
+    pwned = tmp_path / "pwned"
+    with pytest.raises(ConfigError) as exc:
+        shell.run(f"printf %s 'hello\x15touch {pwned} #' > {tmp_path}/x", timeout=10)
+    assert "use SSH or GuestShell.put" in str(exc.value)
+    with pytest.raises(ConfigError):
+        _cmd.write_file(shell, str(tmp_path / "x"), "a\r\nb\n")
+    assert shell.run("printf 'tab\tok\n'", timeout=10).stdout == "tab\tok\n"
+    assert not pwned.exists()
+
+
+def test_a_command_line_too_long_for_the_tty_is_refused_at_once(shell):
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError) as exc:
+        shell.run("echo " + "x" * 4100, timeout=10)
+    assert time.monotonic() - t0 < 1 and "line limit" in str(exc.value)
+    lines = "\n".join(["echo " + "y" * 3000] * 3)          # long, but each line fits
+    assert shell.run(lines, timeout=10).stdout == ("y" * 3000 + "\n") * 3
+
+
+def test_write_file_with_many_single_quotes_works_over_the_console(shell, tmp_path):
+    content = "'" * 700 + "\n" + "it's" * 500 + "\n"
+    _cmd.write_file(shell, str(tmp_path / "q"), content, timeout=20)
+    assert (tmp_path / "q").read_text() == content
+
+
+def test_panic_text_in_a_commands_output_is_not_a_crash(shell):
+    r = shell.run("echo 'Kernel panic - not syncing: just text'; echo after", timeout=10)
+    assert r.stdout == "Kernel panic - not syncing: just text\nafter\n"
+    assert shell.console.crash is None
+    assert shell.run("echo next", timeout=10).stdout == "next\n"
+
+
+def test_panic_text_followed_by_silence_is_reported_as_a_panic(shell):
+    """No end marker within crash_collect s: the kernel is taken as dead."""
+    t0 = time.monotonic()
+    with pytest.raises(GuestPanic):
+        shell.run("echo 'Kernel panic - not syncing: Fatal exception'; sleep 30", timeout=60)
+    assert time.monotonic() - t0 < 10
+    assert isinstance(shell.console.crash, GuestPanic)
 
 
 def test_framing_survives_terminal_echo_turned_back_on(shell):

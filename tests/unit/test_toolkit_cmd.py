@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from smartos_lab.errors import ConfigError
+from smartos_lab.machine.shell import MAX_LINE, Frame, check_typable
 from smartos_lab.toolkits import _cmd
 
 from ._runners import RecordingRunner
@@ -91,16 +92,28 @@ def test_key_values_refuse_equals_in_keys_and_newlines_in_values():
     "x" * 3000 + "\n" + "y" * 10 + "\n",
     "\n\n",
     "-n\n-e\n%s\n",
+    "'" * 700 + "\n" + "it's é ü" * 200,
+    "ctl\x15touch pwned #\r\n\x03\x7f",
 ], ids=["empty", "one-line", "newline", "blank-lines", "json-hostile", "long-lines", "only-newlines",
-        "printf-lookalikes"])
+        "printf-lookalikes", "many-quotes", "control-characters"])
 @pytest.mark.parametrize("shell", SHELLS)
 def test_write_file_commands_reproduce_content_exactly_in_a_real_shell(tmp_path, content, shell):
     target = tmp_path / "out file"
-    commands = _cmd.write_file_commands(str(target), content, chunk=700)
+    commands = _cmd.write_file_commands(str(target), content, budget=700)
     assert all("\n" not in c for c in commands)          # nothing typed spans lines
     for command in commands:
         subprocess.run([*shell, "-c", command], check=True)
-    assert target.read_text() == content
+    assert target.read_bytes().decode("utf-8") == content
+
+
+@pytest.mark.parametrize("content", ["'" * 5000, "'\n" * 3000, "x" * 9000, "é'" * 3000])
+def test_write_file_commands_fit_a_console_line_once_framed(content):
+    """The console types each command as one quoted eval word (Frame.command_line)."""
+    frame = Frame("0123abcd_99999")
+    commands = _cmd.write_file_commands("/tmp/it's a file", content)
+    for command in commands:
+        check_typable(command, frame.command_line(command))     # raises when too long
+        assert len(frame.command_line(command).encode()) <= MAX_LINE - 2
 
 
 def test_write_file_makes_a_private_file_first_then_writes():
