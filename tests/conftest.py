@@ -30,5 +30,5 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="needs a real SmartOS image: set SMARTOS_LAB_IMAGE")
     for item in items:
-        if "smartos" in item.keywords:
+        if item.get_closest_marker("smartos") is not None:
             item.add_marker(skip)
