@@ -314,6 +314,36 @@ def _zone_images(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- log ---------------------------------------------------------------------------------------
+def add_log(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name")
+    p.add_argument("-n", "--lines", type=int, default=40, help="lines to show (default 40)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new output (Ctrl-C stops)")
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    """Print the end of a lab's serial log (everything the guest printed on its console)."""
+    import time
+
+    from .lab import LabDir
+    from .machine.ansi import strip_ansi
+
+    path = LabDir(args.name).serial_log
+    if not path.is_file():
+        raise LabNotFound(f"lab {args.name!r} has no serial log ({path})")
+    with open(path, "rb") as f:
+        lines = f.read().decode("utf-8", "replace").splitlines()[-args.lines:] if args.lines > 0 else []
+        print("\n".join(strip_ansi(line).rstrip("\r") for line in lines), flush=True)
+        while args.follow:
+            chunk = f.read()
+            if chunk:
+                sys.stdout.write(strip_ansi(chunk.decode("utf-8", "replace")).replace("\r\n", "\n"))
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)
+    return 0
+
+
 # --- destroy ----------------------------------------------------------------------------------
 def add_destroy(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="lab name")
@@ -353,6 +383,7 @@ COMMANDS: list[Command] = [
             cmd_checkpoints),
     Command("images", "list, add, fetch or remove SmartOS images (and zone images: images zone)",
             add_images, cmd_images),
+    Command("log", "show a lab's serial log (-f follows it)", add_log, cmd_log),
     Command("destroy", "delete a lab and its disks", add_destroy, cmd_destroy),
 ]
 

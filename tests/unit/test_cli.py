@@ -67,3 +67,20 @@ def test_doctor_json_exit_code_follows_required_checks(capsys):
     rc = cli.main(["doctor", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert rc == (0 if data["ok"] else 1)
+
+
+def test_log_prints_the_end_of_a_labs_serial_log_without_terminal_codes(capsys, tmp_path, monkeypatch):
+    from smartos_lab.lab import LabDir
+    monkeypatch.setenv("SMARTOS_LAB_HOME", str(tmp_path / "home"))
+    lab_dir = LabDir("l1")
+    lab_dir.create()
+    lines = b"".join(b"line %d\r\n" % i for i in range(100))
+    lab_dir.serial_log.write_bytes(lines + b"\x1b[1mbold\x1b[0m\r\n")
+    assert cli.main(["log", "l1", "-n", "3"]) == 0
+    assert capsys.readouterr().out == "line 98\nline 99\nbold\n"
+
+
+def test_log_of_an_unknown_lab_is_an_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMARTOS_LAB_HOME", str(tmp_path / "home"))
+    assert cli.main(["log", "ghost"]) == 1
+    assert "no serial log" in capsys.readouterr().err
