@@ -15,14 +15,11 @@ says whether it matched the mirror's checksum file.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shutil
-import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +29,7 @@ from ..errors import ChecksumMismatch, ConfigError, DownloadError, ImageError
 from .checksums import Checksum, hash_file
 from .decompress import gunzip
 from .fat import fat_read
+from .filelock import exclusive
 from .gpt import find_partition
 from .http_download import download
 from .labcopy import copy_for_lab
@@ -328,27 +326,14 @@ def _usb_version(image: Path) -> str | None:
 LOCK_TIMEOUT = 3 * 3600.0      # seconds to wait for another process fetching the same release
 
 
-@contextmanager
 def _locked(directory: Path, timeout: float = LOCK_TIMEOUT):
-    """Hold an exclusive lock on ``directory/.lock`` (one fetch per release at a time).
+    """Hold ``directory/.lock`` (one fetch per release at a time).
 
     Another process may be downloading the same release (minutes to hours on a
     slow link): wait for it, but not for ever.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise ImageError(f"{directory} is locked by another smartos-lab process for "
-                                     f"more than {timeout:.0f} s (a download of the same release?); "
-                                     f"if none runs, delete {directory / '.lock'}") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return exclusive(directory / ".lock", timeout=timeout,
+                     busy=f"{directory} is locked by another smartos-lab process for more than "
+                          f"{timeout:.0f} s (a download of the same release?); if none runs, "
+                          f"delete {directory / '.lock'}")

@@ -21,14 +21,11 @@ as a whole ``<uuid>/`` directory only once verified.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +33,7 @@ from pathlib import Path
 from .. import paths
 from ..errors import ChecksumMismatch, ConfigError, DownloadError, ImageError
 from .checksums import Checksum, hash_file
+from .filelock import exclusive
 from .http_download import CONNECT_TIMEOUT, READ_TIMEOUT, download, fetch_text
 from .progress import Progress
 
@@ -335,25 +333,12 @@ class ZoneImageCache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    @contextmanager
     def _lock(self, uuid: str, timeout: float = LOCK_TIMEOUT):
         """One fetch/add per image at a time (``.incoming/<uuid>.lock``)."""
         lock = self._incoming() / f"{uuid}.lock"
-        deadline = time.monotonic() + timeout
-        with open(lock, "a") as f:
-            while True:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise ImageError(f"another process has been fetching or adding image "
-                                         f"{uuid} for {timeout:.0f} s (lock {lock})") from None
-                    time.sleep(0.2)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return exclusive(lock, timeout=timeout,
+                         busy=f"another process has been fetching or adding image {uuid} for "
+                              f"{timeout:.0f} s (lock {lock})")
 
 
 def _load(entry: Path, *, assume_verified: bool = False) -> CachedZoneImage:

@@ -11,6 +11,8 @@ from .spec import Disk, DiskBoot, KernelBoot, MachineSpec, Nic, PortForward
 AHCI_PORTS = 6              # q35's built-in ICH9 AHCI: buses ide.0 .. ide.5
 _NIC_DEVICES = {"virtio": "virtio-net-pci", "e1000": "e1000"}
 
+SERIAL_CHARDEV = "serial0"      # the serial console chardev (QMP query-chardev label)
+
 
 def q(value: str | Path) -> str:
     """Escape a value for QEMU's ``key=value,...`` option syntax (a comma is written ``,,``)."""
@@ -58,9 +60,9 @@ def build_argv(spec: MachineSpec, *, qemu_binary: str, accel: AccelChoice, run_d
         "-qmp", f"unix:{q(run_dir.qmp_socket)},server=on,wait=off",
         "-qmp", f"unix:{q(run_dir.attach_socket)},server=on,wait=off",
         "-qmp", f"unix:{q(run_dir.control_socket)},server=on,wait=off",
-        "-chardev", (f"socket,id=serial0,path={q(run_dir.console_socket)},server=on,wait=off,"
-                     f"logfile={q(log)},logappend=on"),
-        "-serial", "chardev:serial0",
+        "-chardev", (f"socket,id={SERIAL_CHARDEV},path={q(run_dir.console_socket)},server=on,"
+                     f"wait=off,logfile={q(log)},logappend=on"),
+        "-serial", f"chardev:{SERIAL_CHARDEV}",
         "-pidfile", str(run_dir.pidfile),
     ]
     if spec.no_reboot:

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from . import checkpoints as _checkpoints
 from .accel import AccelChoice, detect_accel
-from .argv import build_argv, forward_key
+from .argv import SERIAL_CHARDEV, build_argv, forward_key
 from .disks import check_disk_image
 from .qmp import QMP
 from .rundir import RunDir, is_lab_process, proc_cmdline, tail_of, validate_name
@@ -189,7 +189,7 @@ class QemuMachine:
         if self._console is not None:
             return False
         for chardev in self.qmp.execute("query-chardev"):
-            if chardev.get("label") == "serial0":
+            if chardev.get("label") == SERIAL_CHARDEV:
                 return not str(chardev.get("filename", "")).startswith("disconnected:")
         return False
 
