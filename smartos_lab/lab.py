@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
-from .errors import CheckpointError, ConfigError, ImageError, LabError, LabNotFound, TransportError
+from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
 from .machine.accel import detect_accel
+from .machine.checkpoints import require as require_checkpoint
 from .machine.disks import parse_size
 from .machine.qemu import QemuMachine
 from .machine.result import CommandResult
@@ -430,9 +431,7 @@ class Lab:
         The guest's TCP state jumps back too, so SSH is reconnected and the
         console shell resynchronised before this returns.
         """
-        if name not in {c.name for c in self.machine.checkpoints()}:
-            raise CheckpointError(f"lab {self.name} has no checkpoint {name!r} "
-                                  f"(it has: {', '.join(c.name for c in self.checkpoints()) or 'none'})")
+        require_checkpoint(self.machine.qmp, name)     # before SSH is let go
         ssh = getattr(self.shell, "ssh", None)
         reconnect = ssh is not None and ssh.connected
         self.machine.console.clear_crash()      # a panic or kmdb stop is what restore undoes

@@ -45,12 +45,12 @@ def restore(qmp: QMP, name: str, *, timeout: float = 300.0) -> float:
 
     A running guest keeps running from the checkpoint; a paused one stays paused.
     """
-    _require(qmp, name)
+    require(qmp, name)
     return _hmp(qmp, f"loadvm {name}", timeout, f"restore checkpoint {name!r}")
 
 
 def delete(qmp: QMP, name: str, *, timeout: float = 120.0) -> None:
-    _require(qmp, name)
+    require(qmp, name)
     _hmp(qmp, f"delvm {name}", timeout, f"delete checkpoint {name!r}")
 
 
@@ -73,7 +73,8 @@ def _info(snap: dict) -> CheckpointInfo:
                           date=date, vm_clock=clock, id=str(snap.get("id", "")))
 
 
-def _require(qmp: QMP, name: str) -> None:
+def require(qmp: QMP, name: str) -> None:
+    """Raise :class:`CheckpointError` unless checkpoint ``name`` exists (before anything is changed)."""
     validate_checkpoint_name(name)
     known = [c.name for c in list_checkpoints(qmp)]
     if name not in known:
