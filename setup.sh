@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 SYSTEM_PACKAGES=(qemu-system-x86 qemu-utils mtools gdisk dosfstools openssh-client ca-certificates)
-TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage)
+TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage binutils openssl)
 
 need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
