@@ -150,3 +150,25 @@ def print_events(stream: TextIO | None = None) -> Subscriber:
 def collect(events: list[StepEvent]) -> Subscriber:
     """A subscriber appending every event to ``events`` (tests, logs)."""
     return events.append
+
+
+# --- the default display ------------------------------------------------------------------
+# An upper layer (the notebook package, when a Jupyter kernel imports it) installs a factory
+# here; lower layers ask for ``default_display()`` and never import that layer.
+_display_factory: Callable[[], Subscriber] | None = None
+
+
+def set_display(factory: Callable[[], Subscriber] | None) -> None:
+    """Make ``factory()`` the subscriber that ``progress=True`` gets (None: printed lines)."""
+    global _display_factory
+    _display_factory = factory
+
+
+def default_display() -> Subscriber:
+    """A new subscriber for ``progress=True``: the installed display, else :func:`print_events`."""
+    if _display_factory is not None:
+        try:
+            return _display_factory()
+        except Exception:           # e.g. ipywidgets missing: fall back to text
+            pass
+    return print_events()
