@@ -137,9 +137,9 @@ def _published_examples(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_example_output_shown_is_a_fixture_with_its_source(path):
+def test_example_output_shown_is_shipped_with_the_package_with_its_source(path):
     for rel in _published_examples(path):
-        text = (ROOT / "tests" / "fixtures" / rel).read_text()
+        text = (ROOT / "smartos_lab" / "examples" / rel).read_text()
         assert text.startswith("# source: "), rel
 
 
