@@ -6,8 +6,10 @@ Layers (each only uses the ones before it)::
            -> toolkits (zfs, zones, dtrace, vms, sysinfo) -> lab (facade) -> notebook UX, cli
 
 Inside a Jupyter kernel, ``progress=True`` shows the notebook layer's widget
-(installed here, imported only when first used, so ``import smartos_lab``
-stays fast and never imports IPython or ipywidgets itself).
+and a :class:`Lab` shown as a cell's value is its live panel (both installed
+here, the notebook layer imported only when first used, so ``import
+smartos_lab`` stays fast and never imports IPython or ipywidgets itself).
+``%load_ext smartos_lab`` loads the magics (:mod:`smartos_lab.notebook.magics`).
 """
 from __future__ import annotations
 
@@ -40,7 +42,27 @@ def _notebook_display():
     return step_display()
 
 
-if _in_kernel():
-    from . import steps as _steps
+def _show_lab(lab) -> None:
+    from .notebook.panel import show_lab
 
-    _steps.set_display(_notebook_display)
+    show_lab(lab)
+
+
+def _install_in_kernel() -> None:
+    from . import steps
+
+    steps.set_display(_notebook_display)
+    shell = sys.modules["IPython"].get_ipython()
+    shell.display_formatter.ipython_display_formatter.for_type_by_name(
+        "smartos_lab.lab", "Lab", _show_lab)
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext smartos_lab``: the lab magics (``%lab``, ``%%sh``, ``%undo`` ...)."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+if _in_kernel():
+    _install_in_kernel()

@@ -1,0 +1,97 @@
+"""What a magic cell shows: output streamed as the guest prints it, and short errors.
+
+:class:`CellError` fails a cell with a few lines (IPython shows an exception's
+``_render_traceback_`` instead of a traceback), so a failing guest command or a
+lab error reads like the message it is, not like a wall of internal frames.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from ..errors import CommandFailed, LabError
+from ..machine.result import CommandResult
+
+STDERR_TAIL = 5             # lines of stderr a failed command's error shows
+RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+
+
+class CellError(Exception):
+    """Fails a cell with ``title`` and a few ``lines``, and no traceback."""
+
+    def __init__(self, title: str, lines: list[str] | tuple[str, ...] = ()):
+        self.title = title
+        self.lines = list(lines)
+        super().__init__("\n".join([title, *self.lines]))
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{RED}{BOLD}{self.title}{RESET}", *self.lines]
+
+    @classmethod
+    def from_lab_error(cls, exc: LabError) -> CellError:
+        """``ErrorType: message`` (the message is written for people already)."""
+        text = str(exc).rstrip() or type(exc).__name__
+        first, *rest = text.split("\n")
+        return cls(f"{type(exc).__name__}: {first}", rest)
+
+
+def command_failed(result: CommandResult, stderr_tail: int = STDERR_TAIL) -> CellError:
+    """The short error of a command that exited non-zero: command, status, stderr tail."""
+    command = result.command if len(result.command) <= 200 else result.command[:197] + "..."
+    lines = [f"  command: {line}" if i == 0 else f"           {line}"
+             for i, line in enumerate(command.splitlines() or [""])]
+    # over the console stderr is merged into stdout: its tail is the output's
+    tail = (result.stderr or result.stdout).rstrip("\n").splitlines()[-stderr_tail:]
+    if tail:
+        lines.append("  stderr:" if result.stderr else "  last output:")
+        lines += [f"    {line}" for line in tail]
+    return CellError(f"exit status {result.exit_status} (via {result.transport})", lines)
+
+
+@dataclass
+class CellOutput:
+    """A streaming callback for ``lab.sh(..., on_output=...)`` writing into the cell.
+
+    Chunks go to the cell's stdout as they arrive (stderr-marked chunks to its
+    stderr) and are flushed at once.  ``arrivals`` keeps (monotonic time, chunk)
+    for measuring latency.
+    """
+
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    clock: Callable[[], float] = time.monotonic
+    arrivals: list[tuple[float, str]] = field(default_factory=list)
+    record: bool = False
+
+    def __call__(self, chunk, stream: str | None = None) -> None:
+        text = getattr(chunk, "text", chunk)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        stream = stream or getattr(chunk, "stream", "stdout")
+        out = self.stderr if stream == "stderr" else self.stdout
+        out.write(text)
+        out.flush()
+        if self.record:
+            self.arrivals.append((self.clock(), text))
+
+
+def run_streamed(sh: Callable[..., CommandResult], command: str, *, timeout: float,
+                 via: str | None, output: CellOutput) -> CommandResult:
+    """Run ``command`` with ``sh`` (``lab.sh``) streaming into ``output``; a non-zero exit
+    raises :class:`CellError`, a lab error becomes one too."""
+    try:
+        result = sh(command, timeout=timeout, via=via, on_output=output)
+    except CommandFailed as exc:
+        raise command_failed(exc.result) from None
+    except LabError as exc:
+        raise CellError.from_lab_error(exc) from None
+    except KeyboardInterrupt:
+        raise CellError("interrupted", [f"  command: {command}",
+                                        "  the guest command was stopped; the shell is ready for "
+                                        "the next cell"]) from None
+    if result.exit_status != 0:
+        raise command_failed(result)
+    return result
