@@ -53,9 +53,9 @@ def command_failed(result: CommandResult, stderr_tail: int = STDERR_TAIL) -> Cel
 
 @dataclass
 class CellOutput:
-    """A streaming callback for ``lab.sh(..., on_output=...)`` writing into the cell.
+    """The ``on_output(text, stream)`` of ``lab.sh`` writing into the cell.
 
-    Chunks go to the cell's stdout as they arrive (stderr-marked chunks to its
+    Pieces go to the cell's stdout as they arrive (``"stderr"`` ones to its
     stderr) and are flushed at once.  ``arrivals`` keeps (monotonic time, chunk)
     for measuring latency.
     """
@@ -66,11 +66,7 @@ class CellOutput:
     arrivals: list[tuple[float, str]] = field(default_factory=list)
     record: bool = False
 
-    def __call__(self, chunk, stream: str | None = None) -> None:
-        text = getattr(chunk, "text", chunk)
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        stream = stream or getattr(chunk, "stream", "stdout")
+    def __call__(self, text: str, stream: str = "stdout") -> None:
         out = self.stderr if stream == "stderr" else self.stdout
         out.write(text)
         out.flush()

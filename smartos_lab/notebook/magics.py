@@ -213,7 +213,7 @@ class LabMagics(Magics):
             raise UsageError("%%zone: the cell is empty; type the commands under the %%zone line")
         uuid = self._zone_uuid(lab, args.zone)
         self._undo_point(cell)
-        command = f"zlogin {shlex.quote(uuid)} {shlex.quote(cell)}"
+        command = f"zlogin {shlex.quote(uuid)} {shlex.quote(cell.strip(chr(10)))}"
         result = run_streamed(lab.sh, command, timeout=args.timeout, via=None, output=CellOutput())
         if out:
             self.shell.user_ns[out] = result
