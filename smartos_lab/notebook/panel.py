@@ -192,7 +192,7 @@ class LabPanel:
         def run() -> None:
             try:
                 self.message.value = f"<i>{html.escape(action.__doc__ or 'working')}...</i>"
-                self.message.value = html.escape(action())
+                self.message.value = html.escape(action(), quote=False)
             except (LabError, ValueError) as exc:
                 self.message.value = (f"<span style='color:#c62828'>{type(exc).__name__}: "
                                       f"{html.escape(str(exc).splitlines()[0])}</span>")

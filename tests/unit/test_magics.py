@@ -106,9 +106,9 @@ class FakeLab:
 def ip(monkeypatch):
     monkeypatch.delenv(magics_module.LAB_ENV, raising=False)
     monkeypatch.setattr(magics_module, "_told_sh", False)
-    shell = InteractiveShell.instance()
+    shell = InteractiveShell.instance(history_load_length=0)
+    shell.history_manager.enabled = False
     yield shell
-    shell.reset()
     InteractiveShell.clear_instance()
 
 
