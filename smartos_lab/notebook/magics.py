@@ -281,8 +281,10 @@ class LabMagics(Magics):
         if not found:
             print(f"lab {lab.name} has no checkpoints yet (%checkpoint NAME saves one)")
             return None
-        from .tables import table
-        return table(found, ["name", "date", "vm_state_size"])
+        from .tables import Table
+        return Table(["name", "taken (UTC)", "VM state"],
+                     [[c.name, c.date.strftime("%Y-%m-%d %H:%M:%S"), f"{c.vm_state_size / 2**20:.1f} MiB"]
+                      for c in found])
 
     @line_magic("autocheckpoint")
     def autocheckpoint_magic(self, line: str = ""):

@@ -222,7 +222,7 @@ def test_magics_with_no_lab_selected_say_to_select_one(loaded, cell):
 
 def test_lab_without_a_running_lab_or_an_image_says_what_to_do(loaded, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("SMARTOS_LAB_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SMARTOS_LAB_RUN", str(tmp_path / "run"))
+    monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
     monkeypatch.setenv("SMARTOS_LAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("SMARTOS_LAB_IMAGE", raising=False)
     err = run(loaded, "%lab")
