@@ -9,6 +9,7 @@ kernel never waits for them); :func:`panel_text` is the same as text.
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ CONSOLE_LINES = 12
 _PAUSED = {"paused", "prelaunch", "suspended", "inmigrate", "postmigrate", "save-vm",
            "restore-vm", "finish-migrate", "debug", "watchdog", "colo"}
 _CRASHED = {"guest-panicked", "internal-error", "io-error"}
+_FRAMING = re.compile(r"__sl_\w+__")     # the console shell's command framing (machine/shell.py)
 STATE_COLOURS = {"running": "#2e7d32", "paused": "#ef6c00", "stopped": "#616161", "crashed": "#c62828"}
 
 
@@ -77,11 +79,12 @@ def lab_facts(lab, console_lines: int = CONSOLE_LINES) -> LabFacts:
             state, detail = "stopped", status
     config = lab.config
     platform = config.release if config.strategy == "smartos" else f"{config.strategy} guest"
-    tail = console_text(lab, 4000).rstrip("\n").splitlines()[-console_lines:]
+    tail = [line for line in console_text(lab, 4000).rstrip("\n").splitlines()
+            if not _FRAMING.search(line)][-console_lines:]
     return LabFacts(
         name=lab.name, state=state, detail=detail, accel=lab.accel.accel,
-        accel_reason=lab.accel.reason, uptime=_uptime(machine), memory_mib=config.memory_mib,
-        cpus=config.cpus, platform=platform or "-", transport=lab.shell.transport,
+        accel_reason=lab.accel.reason, uptime=_uptime(machine), memory_mib=machine.spec.memory_mib,
+        cpus=machine.spec.cpus, platform=platform or "-", transport=lab.shell.transport,
         serial_log=str(lab.serial_log), checkpoints=checkpoints, console="\n".join(tail))
 
 
