@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 SYSTEM_PACKAGES=(qemu-system-x86 qemu-utils mtools gdisk dosfstools openssh-client ca-certificates)
-TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage binutils openssl)
+# gdb: the kernel debugger tests; chromium: the browser tests; passt: guest networking tests
+TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage binutils openssl gdb chromium passt)
 
 need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -21,14 +22,38 @@ install_system() {
     fi
 }
 
+# The Python environment: the active virtualenv if there is one; with SMARTOS_LAB_NO_VENV=1 (CI)
+# the current python3 itself; otherwise .venv here, for root and non-root alike (a system python3
+# is "externally managed" (PEP 668): pip refuses to install into it).  pip's output goes to a log
+# shown only when it fails, so the doctor report stays readable.
 python_env() {
-    local extras=$1
-    if [ -z "${VIRTUAL_ENV:-}" ] && [ "${SMARTOS_LAB_NO_VENV:-}" != 1 ] && [ ! -w "$(python3 -c 'import site,sys; print(site.getsitepackages()[0])')" ]; then
-        python3 -m venv .venv 2>/dev/null || { install_system python3-venv; python3 -m venv .venv; }
+    local extras=$1 where
+    if [ -n "${VIRTUAL_ENV:-}" ]; then
+        where="the active virtualenv $VIRTUAL_ENV"
+    elif [ "${SMARTOS_LAB_NO_VENV:-}" = 1 ]; then
+        export PIP_BREAK_SYSTEM_PACKAGES=1      # asked for: install into this python3 itself
+        python3 -m pip --version >/dev/null 2>&1 || install_system python3-pip
+        where="$(python3 -c 'import sys; print(sys.prefix)') (SMARTOS_LAB_NO_VENV=1, no venv)"
+    else
+        if ! .venv/bin/python3 -m pip --version >/dev/null 2>&1; then
+            echo "setup: creating the Python environment .venv ($(python3 --version))"
+            python3 -m venv --clear .venv >/dev/null 2>&1 || { install_system python3-venv; python3 -m venv --clear .venv; }
+        fi
+        # shellcheck source=/dev/null
         . .venv/bin/activate
+        where="$PWD/.venv (activate it with: . .venv/bin/activate)"
     fi
-    python3 -m pip install -q --upgrade pip >/dev/null
-    python3 -m pip install -q -e ".[$extras]"
+    export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+    local log
+    log=$(mktemp "${TMPDIR:-/tmp}/smartos-lab-pip.XXXXXX")
+    echo "setup: installing smartos-lab[$extras] with pip (log: $log)"
+    if ! { python3 -m pip install --upgrade pip && python3 -m pip install -e ".[$extras]"; } >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "setup: pip failed; the whole log is $log" >&2
+        exit 1
+    fi
+    rm -f "$log"
+    echo "setup: Python environment: $where"
 }
 
 case "${1:-}" in
