@@ -2,13 +2,15 @@
 # One-command set-up on a fresh Debian/Ubuntu machine.
 #   ./setup.sh lab    install everything, then open JupyterLab on notebooks/
 #   ./setup.sh test   install everything, build the test guest (cached), run the test suite
-# Extra arguments after `test` go to pytest.
+# Extra arguments after `test` go to pytest.  Sourcing this file only defines its functions
+# (tests/unit/test_setup_script.py calls python_env that way).
 set -euo pipefail
-cd "$(dirname "$0")"
 
 SYSTEM_PACKAGES=(qemu-system-x86 qemu-utils mtools gdisk dosfstools openssh-client ca-certificates)
-# gdb: the kernel debugger tests; chromium: the browser tests; passt: guest networking tests
-TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage binutils openssl gdb chromium passt)
+# gdb: the kernel debugger tests; chromium: the browser tests; passt: guest networking tests;
+# the static checker of this script (tests/unit/test_setup_script.py)
+TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage binutils openssl gdb chromium
+               passt shellcheck)
 
 need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -56,28 +58,35 @@ python_env() {
     echo "setup: Python environment: $where"
 }
 
-case "${1:-}" in
-    lab)
-        install_system "${SYSTEM_PACKAGES[@]}"
-        python_env notebook
-        smartos-lab doctor || true
-        root_flag=(); [ "$(id -u)" -eq 0 ] && root_flag=(--allow-root)
-        exec python3 -m jupyterlab --notebook-dir=notebooks "${root_flag[@]}" "${@:2}"
-        ;;
-    test)
-        install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
-        python_env "test,notebook"
-        python3 -m tests.guest.build --variant base
-        # OpenZFS for the zfs test guest: headers + zfs-dkms from Debian contrib (root; minutes once)
-        if [ "$(id -u)" -ne 0 ]; then
-            sudo env "PATH=$PATH" "PYTHONPATH=$PWD" python3 -c \
-                'from tests.guest.zfs import ensure_zfs_build_deps; ensure_zfs_build_deps()'
-        fi
-        python3 -m tests.guest.build --variant zfs
-        exec python3 -m pytest "${@:2}"
-        ;;
-    *)
-        echo "usage: $0 lab|test [args...]" >&2
-        exit 2
-        ;;
-esac
+main() {
+    cd "$(dirname "$0")"
+    case "${1:-}" in
+        lab)
+            install_system "${SYSTEM_PACKAGES[@]}"
+            python_env notebook
+            smartos-lab doctor || true
+            root_flag=(); [ "$(id -u)" -eq 0 ] && root_flag=(--allow-root)
+            exec python3 -m jupyterlab --notebook-dir=notebooks "${root_flag[@]}" "${@:2}"
+            ;;
+        test)
+            install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+            python_env "test,notebook"
+            python3 -m tests.guest.build --variant base
+            # OpenZFS for the zfs test guest: headers + zfs-dkms from Debian contrib (root; minutes once)
+            if [ "$(id -u)" -ne 0 ]; then
+                sudo env "PATH=$PATH" "PYTHONPATH=$PWD" python3 -c \
+                    'from tests.guest.zfs import ensure_zfs_build_deps; ensure_zfs_build_deps()'
+            fi
+            python3 -m tests.guest.build --variant zfs
+            exec python3 -m pytest "${@:2}"
+            ;;
+        *)
+            echo "usage: $0 lab|test [args...]" >&2
+            exit 2
+            ;;
+    esac
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi
