@@ -29,7 +29,7 @@ install_system() {
 # is "externally managed" (PEP 668): pip refuses to install into it).  pip's output goes to a log
 # shown only when it fails, so the doctor report stays readable.
 python_env() {
-    local extras=$1 where
+    local extras=$1 where upgrade_pip=0
     if [ -n "${VIRTUAL_ENV:-}" ]; then
         where="the active virtualenv $VIRTUAL_ENV"
     elif [ "${SMARTOS_LAB_NO_VENV:-}" = 1 ]; then
@@ -43,13 +43,15 @@ python_env() {
         fi
         # shellcheck source=/dev/null
         . .venv/bin/activate
+        upgrade_pip=1        # only in our own venv: Debian's pip cannot be upgraded in place
         where="$PWD/.venv (activate it with: . .venv/bin/activate)"
     fi
     export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
     local log
     log=$(mktemp "${TMPDIR:-/tmp}/smartos-lab-pip.XXXXXX")
     echo "setup: installing smartos-lab[$extras] with pip (log: $log)"
-    if ! { python3 -m pip install --upgrade pip && python3 -m pip install -e ".[$extras]"; } >"$log" 2>&1; then
+    if ! { { [ "$upgrade_pip" = 0 ] || python3 -m pip install --upgrade pip; } &&
+           python3 -m pip install -e ".[$extras]"; } >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "setup: pip failed; the whole log is $log" >&2
         exit 1

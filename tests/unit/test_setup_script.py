@@ -72,6 +72,7 @@ def test_by_default_the_packages_go_into_a_venv_here_and_the_last_line_says_so(t
     assert [c for c in calls if "-m venv" in c] == ["T/bin/python3 -m venv --clear .venv | root= break="]
     pip = [c for c in calls if "-m pip install -e" in c]
     assert pip == ["T/repo/.venv/bin/python3 -m pip install -e .[test] | root=ignore break="]
+    assert "T/repo/.venv/bin/python3 -m pip install --upgrade pip | root=ignore break=" in calls
     assert proc.stdout.splitlines()[-1] == (f"setup: Python environment: {tmp_path}/repo/.venv "
                                             "(activate it with: . .venv/bin/activate)")
 
@@ -95,6 +96,7 @@ def test_no_venv_installs_into_the_python3_found_even_when_externally_managed(tm
     assert proc.returncode == 0, proc.stderr
     assert not [c for c in calls if "-m venv" in c]
     assert "T/bin/python3 -m pip install -e .[test] | root=ignore break=1" in calls
+    assert not [c for c in calls if "--upgrade pip" in c]       # a Debian pip cannot be upgraded
     assert proc.stdout.splitlines()[-1] == "setup: Python environment: /usr (SMARTOS_LAB_NO_VENV=1, no venv)"
 
 
