@@ -1,6 +1,6 @@
 """Every ``smartos-lab ...`` command line the docs show is one the CLI accepts.
 
-The markdown files (and the notebooks' markdown cells) are scanned for command
+The markdown files (and the notebooks' cells: markdown, and ``!`` shell escapes) are scanned for command
 lines in code blocks and in inline code; each one is parsed with the real
 parser (``smartos_lab.cli.build_parser()``), after placeholders such as NAME,
 FILE, UUID or ``<TS>`` are replaced by sample values.  A synopsis with optional
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import pytest
 from smartos_lab.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-SKIP_DIRS = {".git", ".venv", "node_modules", "build", "dist", ".pytest_cache"}
+SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "build", "dist", ".pytest_cache", ".ipynb_checkpoints"}
 
 # placeholder word -> sample value (whole shell words only)
 PLACEHOLDERS = {
@@ -63,11 +64,11 @@ def _commands_in(fragment: str) -> list[str]:
     return commands
 
 
-def commands_in_markdown(text: str, file: str) -> list[DocCommand]:
+def commands_in_markdown(text: str, file: str, *, code: bool = False) -> list[DocCommand]:
     """Command lines in fenced code blocks (one per line, ``\\`` continuations
-    joined) and in inline code spans."""
+    joined) and in inline code spans; ``code``: all of ``text`` is a code block."""
     found: list[DocCommand] = []
-    in_block = False
+    in_block = code
     pending = ""
     pending_line = 0
     for number, line in enumerate(text.splitlines(), 1):
@@ -91,28 +92,34 @@ def commands_in_markdown(text: str, file: str) -> list[DocCommand]:
     return found
 
 
-def markdown_sources(root: Path = REPO) -> list[tuple[str, str]]:
-    """(relative file name, markdown text) for every .md file and every
-    notebook's markdown cells."""
-    sources = []
-    for path in sorted(root.rglob("*.md")) + sorted(root.rglob("*.ipynb")):
-        if SKIP_DIRS & set(path.relative_to(root).parts) or ".ipynb_checkpoints" in path.parts:
-            continue
+def markdown_sources(root: Path = REPO) -> list[tuple[str, str, bool]]:
+    """(relative file name, text, whether it is all code) for every .md file and
+    every notebook cell (of a code cell, its ``!`` shell escapes)."""
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]      # never walk into a venv or .git
+        files += [Path(folder, n) for n in names if n.endswith((".md", ".ipynb"))]
+    sources: list[tuple[str, str, bool]] = []
+    for path in sorted(files, key=lambda p: (p.suffix, p)):
         name = str(path.relative_to(root))
         if path.suffix == ".md":
-            sources.append((name, path.read_text(encoding="utf-8")))
+            sources.append((name, path.read_text(encoding="utf-8"), False))
         else:
             cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
             for i, cell in enumerate(cells):
-                if cell.get("cell_type") == "markdown":
-                    source = cell.get("source", "")
-                    text = "".join(source) if isinstance(source, list) else source
-                    sources.append((f"{name} (cell {i})", text))
+                source = cell.get("source", "")
+                text = "".join(source) if isinstance(source, list) else source
+                code = cell.get("cell_type") == "code"
+                if code:                                  # its shell escapes: !smartos-lab ...
+                    text = "\n".join(line.lstrip()[1:] if line.lstrip().startswith("!") else ""
+                                     for line in text.splitlines())
+                sources.append((f"{name} (cell {i})", text, code))
     return sources
 
 
 def doc_commands(root: Path = REPO) -> list[DocCommand]:
-    return [c for name, text in markdown_sources(root) for c in commands_in_markdown(text, name)]
+    return [c for name, text, code in markdown_sources(root)
+            for c in commands_in_markdown(text, name, code=code)]
 
 
 def _substitute(word: str) -> str:
@@ -208,3 +215,13 @@ def test_continuations_comments_and_shell_separators_are_not_part_of_a_command()
             "smartos-lab down lab1 && smartos-lab up lab1\n```\n")
     assert [(c.line, c.text) for c in commands_in_markdown(text, "x.md")] == [
         (2, "smartos-lab up lab1 --memory 8G"), (4, "smartos-lab down lab1"), (4, "smartos-lab up lab1")]
+
+
+def test_notebook_cells_are_scanned_and_virtualenvs_are_not(tmp_path):
+    cells = [{"cell_type": "markdown", "source": ["Stop it: `smartos-lab down NAME`."]},
+             {"cell_type": "code", "source": ["x = 1\n", "!smartos-lab ps --all\n"]}]
+    (tmp_path / "nb.ipynb").write_text(json.dumps({"cells": cells}))
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "README.md").write_text("`smartos-lab bogus`\n")
+    assert [(c.file, c.line, c.text) for c in doc_commands(tmp_path)] == [
+        ("nb.ipynb (cell 0)", 1, "smartos-lab down NAME"), ("nb.ipynb (cell 1)", 2, "smartos-lab ps --all")]
