@@ -12,12 +12,15 @@ the temporary file is removed and an existing destination is left as it was.
 - :func:`open_atomic` yields the binary file object for a stream (downloads,
   decompression, copies); the file appears when the ``with`` block ends;
 - :func:`replace_durably` puts a file written elsewhere in place (a verified
-  ``.part`` download, a staged file).
+  ``.part`` download, a staged file);
+- :func:`staged_dir` builds a directory beside its final place and renames it
+  there whole (an extracted platform).
 """
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,11 +81,43 @@ def replace_durably(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     return dest
 
 
+@contextmanager
+def staged_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A new, empty, hidden directory beside ``path`` that becomes ``path`` when the block ends.
+
+    Its files are fsynced and it is renamed into place only if the block ends
+    without error (OSError if ``path`` is by then a directory that is not empty:
+    one is never replaced); on any failure it is removed with all it holds.
+    """
+    path = Path(path)
+    for _ in range(100):
+        staging = _temp_name(path)
+        try:
+            staging.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"cannot create a staging directory beside {path}: every name tried exists")
+    try:
+        yield staging
+        _fsync_tree(staging)
+        os.rename(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name[:_NAME_ROOM]}.{secrets.token_hex(4)}.tmp")
+
+
 def _create_temp(path: Path, mode: int | None) -> tuple[int, Path]:
     """Create a new, hidden temporary file beside ``path`` with its final mode."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     for _ in range(100):
-        tmp = path.with_name(f".{path.name[:_NAME_ROOM]}.{secrets.token_hex(4)}.tmp")
+        tmp = _temp_name(path)
         try:
             fd = os.open(tmp, flags, 0o600 if mode is not None else 0o666)
         except FileExistsError:
@@ -103,6 +138,20 @@ def _remove(tmp: Path) -> None:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every regular file and directory under ``root`` (links are not followed)."""
+    for where, _dirs, files in os.walk(root):
+        for name in files:
+            file = os.path.join(where, name)
+            if os.path.isfile(file) and not os.path.islink(file):
+                fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_dir(Path(where))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import paths
-from ..atomic import replace_durably, write_atomic
+from ..atomic import replace_durably, staged_dir, write_atomic
 from ..errors import ChecksumMismatch, ConfigError, DownloadError, ImageError
 from .checksums import Checksum, hash_file
 from .decompress import gunzip
@@ -186,13 +186,8 @@ class ImageCache:
         with _locked(self.root / source.release):
             if (direct / "platform").exists():
                 return platform_files(direct)
-            tmp = self.root / source.release / f".{DIRECT}.{os.getpid()}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            try:
+            with staged_dir(direct) as tmp:
                 extract_platform(source.path, tmp)
-                tmp.rename(direct)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
         return platform_files(direct)
 
     def remove(self, release: str, kind: str | None = None) -> list[Path]:

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from smartos_lab import atomic
-from smartos_lab.atomic import open_atomic, replace_durably, write_atomic
+from smartos_lab.atomic import open_atomic, replace_durably, staged_dir, write_atomic
 
 
 def mode_of(path) -> int:
@@ -134,3 +134,31 @@ def test_a_very_long_name_still_gets_a_temporary(tmp_path):
     target = tmp_path / ("n" * 250)
     write_atomic(target, "x")
     assert target.read_text() == "x"
+
+
+def test_a_staged_directory_appears_whole(tmp_path):
+    target = tmp_path / "platform"
+    with staged_dir(target) as staging:
+        assert staging.parent == tmp_path and staging.name.startswith(".platform.")
+        (staging / "i86pc").mkdir()
+        (staging / "i86pc" / "unix").write_bytes(b"\x7fELF")
+        assert not target.exists()
+    assert (target / "i86pc" / "unix").read_bytes() == b"\x7fELF"
+    assert os.listdir(tmp_path) == ["platform"]
+
+
+@pytest.mark.parametrize("interrupt", [Boom("no boot_archive"), KeyboardInterrupt()])
+def test_a_failed_staged_directory_leaves_nothing(tmp_path, interrupt):
+    with pytest.raises(type(interrupt)):
+        with staged_dir(tmp_path / "platform") as staging:
+            (staging / "unix").write_bytes(b"half")
+            raise interrupt
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_staged_directory_never_replaces_an_existing_one(tmp_path):
+    (tmp_path / "direct" / "platform").mkdir(parents=True)
+    with pytest.raises(OSError):
+        with staged_dir(tmp_path / "direct") as staging:
+            (staging / "platform").mkdir()
+    assert os.listdir(tmp_path) == ["direct"] and os.listdir(tmp_path / "direct") == ["platform"]
