@@ -182,7 +182,8 @@ class SelfHealingDemo(Toolkit):
     # ------------------------------------------------------------------ helpers
     def checksum_errors(self) -> dict[str, int]:
         """``CKSUM`` per leaf device of the pool, from ``zpool status`` (keyed as it prints
-        them: ``vdb1`` for ``/dev/vdb1``, ``c1t1d0`` for ``c1t1d0``)."""
+        them, see :func:`leaf_name`: ``vdb1`` for ``/dev/vdb1``, ``c1t1d0`` for ``c1t1d0``,
+        a file by its full path)."""
         root = self.zfs.status(self.pool).root
         if root is None:
             raise ParseError("zpool status", f"no config table for pool {self.pool!r}")
@@ -229,9 +230,26 @@ def corrupt_image_region(image: str | os.PathLike, offset: int, length: int) -> 
         os.fsync(f.fileno())
 
 
+#: where OpenZFS on Linux finds disks (``zpool_default_search_paths``): ``zpool status``
+#: shows a disk under one of them without it; the longest prefixes come first
+_LINUX_DISK_DIRS = ("/dev/disk/by-vdev/", "/dev/disk/by-partlabel/", "/dev/disk/by-partuuid/",
+                    "/dev/disk/by-label/", "/dev/disk/by-uuid/", "/dev/disk/by-id/",
+                    "/dev/disk/by-path/", "/dev/mapper/", "/dev/")
+
+
 def leaf_name(device: str) -> str:
-    """The name ``zpool status`` shows for a vdev given as a path or disk name."""
-    return device.rsplit("/", 1)[-1]
+    """The name ``zpool status`` shows for a vdev given as a path or disk name.
+
+    libzfs ``zpool_vdev_name()`` shortens only disks: illumos strips ``/dev/dsk/``
+    (``c1t1d0`` stays ``c1t1d0``), OpenZFS on Linux strips ``/dev/`` (``/dev/vdb1``
+    shows as ``vdb1``).  A file vdev keeps its full path (``/var/tmp/vdevs/h1``).
+    """
+    if device.startswith("/dev/dsk/"):
+        return device[len("/dev/dsk/"):]
+    for prefix in _LINUX_DISK_DIRS:
+        if device.startswith(prefix):
+            return device[len(prefix):]
+    return device
 
 
 def _raw(device: str) -> str:
