@@ -25,4 +25,16 @@ def test_up_offline_without_an_image_fails_fast_naming_the_mirror_and_the_way_ou
     assert out.returncode == 1
     assert mirror in out.stderr
     assert "smartos-lab images add" in out.stderr and "--image" in out.stderr
-    assert not (tmp_path / "home" / "labs" / "offline" / "lab.json").exists()
+    assert not (tmp_path / "home" / "labs" / "offline").exists()     # no answers.json, no password
+
+
+def test_up_with_a_bad_image_leaves_no_half_made_lab(tmp_path):
+    bad = tmp_path / "smartos.img"
+    bad.write_bytes(b"not an image" * 100)
+    env = dict(os.environ, SMARTOS_LAB_CACHE=str(tmp_path / "cache"),
+               SMARTOS_LAB_HOME=str(tmp_path / "home"))
+    out = subprocess.run([sys.executable, "-m", "smartos_lab.cli", "up", "badimg", "--image",
+                          str(bad)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"smartos-lab up: error: {bad} is not a SmartOS image" in out.stderr
+    assert not (tmp_path / "home" / "labs" / "badimg").exists()
