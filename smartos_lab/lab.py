@@ -25,24 +25,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
 from .errors import ConfigError, ImageError, LabError, LabInUse, LabNotFound, TransportError
-from .machine.accel import detect_accel
+from .images.local import LocalImage
+from .machine.accel import AccelChoice, detect_accel
+from .machine.checkpoints import CheckpointInfo
 from .machine.checkpoints import require as require_checkpoint
+from .machine.consoleprotocol import ConsoleProtocol
 from .machine.disks import parse_size
 from .machine.guest import BootResult, GuestShell
 from .machine.qemu import ConsoleFactory, QemuMachine
+from .machine.qmp import QMP
 from .machine.registry import MachineState, find_machine, orphan_message
 from .machine.result import CommandResult
 from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
 from .steps import Steps, Subscriber, default_display
 
-if TYPE_CHECKING:
-    from .images.local import LocalImage
+if TYPE_CHECKING:       # the toolkits are imported when first used (lab.zfs, ...)
     from .images.progress import Progress as ByteProgress
-    from .machine.accel import AccelChoice
-    from .machine.checkpoints import CheckpointInfo
-    from .machine.consoleprotocol import ConsoleProtocol
-    from .machine.qmp import QMP
     from .toolkits.dtrace import DTrace
     from .toolkits.images import Images
     from .toolkits.sysinfo import SysInfo
@@ -325,7 +324,7 @@ class Lab:
         :class:`~smartos_lab.steps.StepEvent`.
         """
         lab_dir = LabDir(name, labs_root)
-        identified = image if _is_local_image(image) else None
+        identified = image if isinstance(image, LocalImage) else None
         image_path = str(identified.path) if identified is not None else image
         with _steps(f"up {name}", progress) as steps:
             held = _held(name)
@@ -661,11 +660,6 @@ def _apply_overrides(config: LabConfig, *, image, release, memory, cpus, disks, 
             raise ConfigError(f"lab {config.name} was set up with {what}={saved!r}; it cannot change "
                               f"now (destroy the lab to start over: smartos-lab destroy {config.name})")
         setattr(config, {"disks": "disk_count"}.get(what, what), convert(given))
-
-
-def _is_local_image(image: object) -> bool:
-    from .images.local import LocalImage
-    return isinstance(image, LocalImage)
 
 
 def _mib(memory: int | str) -> int:
