@@ -54,13 +54,13 @@ def find_machine(name: str, root: Path | None = None) -> MachineLookup:
     validate_name(name)
     root = Path(root) if root is not None else paths.run_root()
     rd = RunDir(root / name)
+    if rd.launching():              # until its QMP answers, even if its pid is known
+        return MachineLookup(name, MachineState.STARTING, rd.live_pid(), rd)
     if os.path.lexists(rd.path):
         check_private_dir(rd.path, "run dir")
         pid = rd.live_pid()
         if pid is not None:
             return MachineLookup(name, MachineState.RUNNING, pid, rd)
-    if rd.launching():
-        return MachineLookup(name, MachineState.STARTING, None, rd)
     for proc in orphan_processes():
         if proc.name == name:
             return MachineLookup(name, MachineState.ORPHAN, proc.pid)

@@ -76,3 +76,20 @@ def test_a_lab_json_written_with_extra_still_loads_as_the_smartos_state(roots):
     saved = json.loads(lab_dir.config_file.read_text())
     assert "extra" not in saved and saved["strategy_state"]["boot_path"] == "direct"
     assert state_of(lab_dir.load()) == state
+
+
+def test_a_lab_being_started_elsewhere_is_starting_and_up_refuses_it_without_touching_it(roots):
+    from smartos_lab.errors import LabInUse
+    from smartos_lab.machine.rundir import RunDir
+
+    launch = RunDir.create("busy")          # a launch holding the name, no QEMU pid yet
+    try:
+        assert lookup("busy").state is LabState.STARTING
+        with pytest.raises(LabInUse, match="being started by another process"):
+            Lab.up("busy", image=roots / "any.img", progress=False)
+        with pytest.raises(LabInUse):
+            Lab.attach("busy")
+        assert launch.path.is_dir() and not (roots / "home" / "labs" / "busy").exists()
+    finally:
+        launch.remove()
+    assert lookup("busy").state is LabState.ABSENT
