@@ -158,3 +158,42 @@ def test_milestones_read_as_progress_lines():
 def test_the_kernel_milestone_shows_the_platform_version():
     m = Milestone("kernel", 40, "SunOS Release 5.11 Version joyent_20250724T001011Z 64-bit")
     assert describe(m) == "kernel started (joyent_20250724T001011Z)  [40 s]"
+
+
+@pytest.fixture
+def identify_calls(monkeypatch):
+    """Every path identified, wherever the package calls images.local.identify from."""
+    import smartos_lab.images.local as local
+    import smartos_lab.images.platform as platform
+    import smartos_lab.smartos.bringup as bringup
+
+    calls, real = [], local.identify
+
+    def counting(path):
+        calls.append(path)
+        return real(path)
+    for module in (local, platform, bringup):
+        monkeypatch.setattr(module, "identify", counting)
+    return calls
+
+
+def test_an_iso_is_identified_once_for_the_whole_prepare(tmp_path, identify_calls):
+    iso = make_smartos_test_iso(tmp_path / "smartos.iso")
+    config = LabConfig(name="lab1", image=str(iso), boot="auto", memory_mib=2048)
+    SmartOSStrategy().prepare(LabDir("lab1", tmp_path / "labs"), config, Steps("test"))
+    assert len(identify_calls) == 1
+
+
+@needs_tools
+def test_a_usb_image_is_identified_once_and_an_identified_one_not_again(tmp_path, identify_calls):
+    from smartos_lab.images.local import identify
+    image = tmp_path / "smartos.img"
+    _tiny_usb_image(image)
+    config = LabConfig(name="lab1", image=str(image), boot="auto", memory_mib=2048)
+    SmartOSStrategy().prepare(LabDir("lab1", tmp_path / "labs"), config, Steps("test"))
+    assert len(identify_calls) == 1
+    known = identify(image)
+    identify_calls.clear()
+    config = LabConfig(name="lab2", image=str(image), boot="auto", memory_mib=2048)
+    SmartOSStrategy(image=known).prepare(LabDir("lab2", tmp_path / "labs"), config, Steps("test"))
+    assert identify_calls == []
