@@ -113,6 +113,10 @@ class LabDir:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path.chmod(0o700)
 
+    def remove(self) -> None:
+        """Delete the lab directory (disks, secrets, serial log)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
     def load(self) -> LabConfig:
         try:
             data = json.loads(self.config_file.read_text())
@@ -120,7 +124,7 @@ class LabDir:
             raise LabNotFound(f"no lab named {self.name!r} (no {self.config_file})") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{self.config_file} is damaged: {exc}") from exc
-        if "extra" in data and "strategy_state" not in data:      # lab.json before 0.2
+        if "extra" in data and "strategy_state" not in data:      # written before strategy_state
             data["strategy_state"] = data.pop("extra")
         known = {f for f in LabConfig.__dataclass_fields__}
         return LabConfig(**{k: v for k, v in data.items() if k in known})
@@ -130,11 +134,6 @@ class LabDir:
         tmp = self.config_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(config), indent=2) + "\n")
         tmp.replace(self.config_file)
-
-
-    def remove(self) -> None:
-        """Delete the lab directory (disks, secrets, serial log)."""
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def lab_names(root: Path | None = None) -> list[str]:
@@ -163,6 +162,8 @@ class LabLookup:
     pid: int | None = None
     run_dir: RunDir | None = None
     lab_dir: LabDir | None = None       # None: no lab.json (e.g. a bare QemuMachine)
+    labs_root: Path | None = None       # where it was looked for (None: the default places)
+    run_root: Path | None = None
 
     def config(self) -> LabConfig:
         """The saved settings, or defaults for a machine launched without a lab dir."""
@@ -189,11 +190,7 @@ class LabLookup:
         if self.state is LabState.STARTING:
             return LabInUse(f"lab {self.name!r} is being started by another process; try again "
                             "once it runs")
-        return LabNotFound(no_such_lab_message(self.name, self.lab_dir_root))
-
-    @property
-    def lab_dir_root(self) -> Path | None:
-        return self.lab_dir.path.parent if self.lab_dir is not None else None
+        return LabNotFound(no_such_lab_message(self.name, self.labs_root, self.run_root))
 
 
 def lookup(name: str, labs_root: Path | None = None, run_root: Path | None = None) -> LabLookup:
@@ -205,19 +202,20 @@ def lookup(name: str, labs_root: Path | None = None, run_root: Path | None = Non
              MachineState.ORPHAN: LabState.ORPHAN}.get(found.state)
     if state is None:
         state = LabState.STOPPED if saved is not None else LabState.ABSENT
-    return LabLookup(name, state, found.pid, found.run_dir, saved)
+    return LabLookup(name, state, found.pid, found.run_dir, saved, labs_root, run_root)
 
 
-def no_such_lab_message(name: str, labs_root: Path | None = None) -> str:
+def no_such_lab_message(name: str, labs_root: Path | None = None,
+                        run_root: Path | None = None) -> str:
     """``no lab named 'x'`` plus the labs there are (one message for every way of asking)."""
-    names = sorted(set(lab_names(labs_root)) | set(_running_names()))
+    names = sorted(set(lab_names(labs_root)) | set(_running_names(run_root)))
     known = (f"labs here: {', '.join(names)}" if names
              else f"there are no labs yet; 'smartos-lab up {name}' makes one")
     return f"no lab named {name!r} ({known})"
 
 
-def _running_names() -> list[str]:
-    root = paths.run_root()
+def _running_names(run_root: Path | None = None) -> list[str]:
+    root = Path(run_root) if run_root is not None else paths.run_root()
     if not root.is_dir():
         return []
     return [p.name for p in root.iterdir()
@@ -325,7 +323,9 @@ class Lab:
         """
         lab_dir = LabDir(name, labs_root)
         identified = image if isinstance(image, LocalImage) else None
-        image_path = str(identified.path) if identified is not None else image
+        given = dict(image=str(identified.path) if identified is not None else image,
+                     release=release, memory=memory, cpus=cpus, disks=disks, disk_size=disk_size,
+                     accel=accel, boot=boot, kernel_args=kernel_args, hostname=hostname)
         with _steps(f"up {name}", progress) as steps:
             held = _held(name)
             if held is not None:
@@ -334,39 +334,18 @@ class Lab:
             found = lookup(name, labs_root)
             if found.state is LabState.RUNNING:
                 config = found.config()
-                strat = strategy or _default_strategy(config.strategy)
                 steps.step("attach", f"attaching to running lab {name}")
-                return cls._attach(lab_dir, config, strat, steps, progress)
-            if found.state is not LabState.STOPPED and found.state is not LabState.ABSENT:
-                raise found.error()
+                return cls._attach(lab_dir, config, strategy or _default_strategy(config.strategy),
+                                   steps, progress)
             if found.state is LabState.STOPPED:
                 config = lab_dir.load()
-                _apply_overrides(config, image=image_path, release=release, memory=memory,
-                                 cpus=cpus, disks=disks, disk_size=disk_size, accel=accel,
-                                 boot=boot, kernel_args=kernel_args, hostname=hostname)
+                _apply_overrides(config, **given)
+            elif found.state is LabState.ABSENT:
+                config = _new_config(name, strategy.name if strategy else "smartos", **given)
             else:
-                config = LabConfig(
-                    name=name, strategy=(strategy.name if strategy else "smartos"),
-                    image=str(Path(image_path).expanduser().resolve()) if image_path else "",
-                    release=release or ("" if image_path else "latest"),
-                    boot=boot or "auto", memory_mib=_mib(memory if memory is not None else "4G"),
-                    cpus=_positive(cpus if cpus is not None else 2, "cpus"),
-                    disk_count=_positive(disks if disks is not None else 1, "disks"),
-                    disk_size=parse_size(disk_size) if disk_size else 0,
-                    accel=accel or "auto", kernel_args=kernel_args or "", hostname=hostname or "")
+                raise found.error()
             strat = strategy or _default_strategy(config.strategy, identified)
-            made_dir = not lab_dir.path.exists()
-            launched: list[QemuMachine] = []
-            try:
-                steps.step("prepare", f"preparing lab {name}")
-                lab_dir.create()
-                strat.prepare(lab_dir, config, steps)
-                lab_dir.save(config)
-                machine = cls._boot(lab_dir, config, strat, steps, launched)
-            except BaseException:
-                if made_dir and not launched:
-                    lab_dir.remove()            # nothing booted: leave no half-made lab behind
-                raise
+            machine = cls._start(lab_dir, config, strat, steps)
             try:
                 shell = strat.login(machine, lab_dir, config, steps)
             except BaseException:
@@ -375,6 +354,23 @@ class Lab:
             steps.finish(f"lab {name} is ready")
             return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
                        strategy=strat, progress=progress)
+
+    @classmethod
+    def _start(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy, steps: Steps) -> QemuMachine:
+        """Prepare the lab on the host and boot it.  If this call made the lab directory and
+        fails before a QEMU was launched, the directory goes again (no half-made lab)."""
+        made_dir = not lab_dir.path.exists()
+        launched: list[QemuMachine] = []
+        try:
+            steps.step("prepare", f"preparing lab {config.name}")
+            lab_dir.create()
+            strat.prepare(lab_dir, config, steps)
+            lab_dir.save(config)
+            return cls._boot(lab_dir, config, strat, steps, launched)
+        except BaseException:
+            if made_dir and not launched:
+                lab_dir.remove()
+            raise
 
     @classmethod
     def attach(cls, name: str, *, strategy: Strategy | None = None,
@@ -631,6 +627,20 @@ def _held(name: str) -> Lab | None:
         del _OPEN[name]
         return None
     return lab
+
+
+def _new_config(name: str, strategy: str, *, image, release, memory, cpus, disks, disk_size, accel,
+                boot, kernel_args, hostname) -> LabConfig:
+    """The settings of a new lab: the arguments given to ``Lab.up``, defaults for the rest."""
+    return LabConfig(
+        name=name, strategy=strategy,
+        image=str(Path(image).expanduser().resolve()) if image else "",
+        release=release or ("" if image else "latest"),
+        boot=boot or "auto", memory_mib=_mib(memory if memory is not None else "4G"),
+        cpus=_positive(cpus if cpus is not None else 2, "cpus"),
+        disk_count=_positive(disks if disks is not None else 1, "disks"),
+        disk_size=parse_size(disk_size) if disk_size else 0,
+        accel=accel or "auto", kernel_args=kernel_args or "", hostname=hostname or "")
 
 
 def _apply_overrides(config: LabConfig, *, image, release, memory, cpus, disks, disk_size, accel,
