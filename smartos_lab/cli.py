@@ -129,12 +129,19 @@ def add_up(p: argparse.ArgumentParser) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from .lab import Lab
+    from .steps import StepEvent, StepKind, print_events
+
+    printed = print_events()
+
+    def progress(event: StepEvent) -> None:
+        if event.kind is not StepKind.FAILED:       # main() prints the error, once
+            printed(event)
 
     image = args.platform or args.image
     lab = Lab.up(args.name, image=image, release=args.release, memory=args.memory,
                  cpus=args.cpus, disks=args.disks, disk_size=args.disk_size, accel=args.accel,
                  boot="direct" if args.platform else args.boot, kernel_args=args.kernel_args,
-                 hostname=args.hostname, progress=True)
+                 hostname=args.hostname, progress=progress)
     status = lab.status()
     lab.detach()
     ports = " ".join(f"{k}=127.0.0.1:{v}" for k, v in status["ports"].items())

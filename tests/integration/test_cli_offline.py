@@ -37,4 +37,5 @@ def test_up_with_a_bad_image_leaves_no_half_made_lab(tmp_path):
                           str(bad)], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert f"smartos-lab up: error: {bad} is not a SmartOS image" in out.stderr
+    assert out.stderr.count("is not a SmartOS image") == 1          # said once, not also as a step
     assert not (tmp_path / "home" / "labs" / "badimg").exists()
