@@ -117,8 +117,8 @@ class QemuMachine:
             meta = _meta(spec, proc.pid, accel, ports, log, argv)
             run_dir.write_meta(meta)
             qmp = _connect_qmp_at_start(proc, run_dir, argv, timeout, log)
-            _check_own_qemu(proc, run_dir, argv, log)
-            run_dir.release()       # the name is held by a running QEMU now
+            _check_own_qemu(proc, run_dir)
+            run_dir.release()       # the name is held by our running QEMU now
             machine = cls(spec=spec, run_dir=run_dir, pid=proc.pid, accel=accel, ports=ports,
                           qmp=qmp, serial_log=log, argv=argv, proc=proc,
                           console_factory=console_factory)
@@ -137,10 +137,8 @@ class QemuMachine:
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-            run_dir.remove()
+            run_dir.remove()        # and lets go of the name lock
             raise
-        finally:
-            run_dir.release()
 
     @classmethod
     def attach(cls, name: str, *, run_root: Path | None = None, timeout: float = 10.0,
@@ -420,8 +418,7 @@ def _connect_qmp_at_start(proc: subprocess.Popen, run_dir: RunDir, argv: list[st
             time.sleep(0.02)
 
 
-def _check_own_qemu(proc: subprocess.Popen, run_dir: RunDir, argv: list[str],
-                    serial_log: Path) -> None:
+def _check_own_qemu(proc: subprocess.Popen, run_dir: RunDir) -> None:
     """Raise :class:`LabInUse` unless the QEMU we started is alive and the run dir's pid file
     is its own (QMP must not be connected to another launch's QEMU)."""
     try:
