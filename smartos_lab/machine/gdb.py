@@ -110,6 +110,7 @@ class GdbSession:
         try:
             session._command("-gdb-set confirm off")
             session._command("-gdb-set pagination off")
+            session._command("-gdb-set mi-async on")    # commands (interrupt) while the target runs
             if symbols is not None:
                 session._command(f"-file-symbol-file {_mi_quote(str(symbols))}")
             for module in modules:
