@@ -83,7 +83,7 @@ def parse_mdb_status(text: str, *, command: str = STATUS) -> MdbStatus:
     first = _STATUS_FIRST.match(lines[start])
     status = MdbStatus(target=first["what"], file=first["file"], bits=int(first["bits"]),
                        host=first["host"])
-    for lineno, line in enumerate(lines[start + 1:], start + 2):
+    for line in lines[start + 1:]:
         if not line.strip():
             continue
         match = _KEY_VALUE.match(line)
