@@ -189,6 +189,10 @@ class StoppedInGdb(LabError):
     """The lab's CPUs are stopped by gdb: guest commands cannot run until it continues."""
 
 
+class KmdbError(LabError):
+    """kmdb refused a command (its message is in the error)."""
+
+
 class NotInKmdb(LabError):
     """A kmdb command was asked of a lab that is not stopped in kmdb."""
 
