@@ -36,7 +36,8 @@ def test_a_compressed_dump_is_expanded_with_savecore_vf_into_the_crash_directory
 
 
 def test_no_crash_directory_means_no_dumps():
-    runner = RecordingRunner({"ls": ("ls: cannot access '/var/crash/volatile': No such file or directory", 2)})
+    missing = "ls: cannot access '/var/crash/volatile': No such file or directory"
+    runner = RecordingRunner({"ls": (missing, 2)})
     assert Crash(runner).dumps() == []
 
 
