@@ -212,7 +212,7 @@ class Lab:
            disks: int | None = None, disk_size: int | str | None = None, accel: str | None = None,
            boot: str | None = None, kernel_args: str | None = None, hostname: str | None = None,
            strategy: Strategy | None = None, progress: bool | Progress = True,
-           labs_root: Path | None = None) -> Lab:
+           labs_root: Path | None = None, gdb: bool | None = None) -> Lab:
         """Return the lab ``name``, booted, set up and logged in.
 
         A lab this process already holds is returned as it is (re-running a
@@ -226,16 +226,21 @@ class Lab:
         build folder) or ``release`` (downloaded and cached; ``"latest"`` or a
         timestamp).  Defaults for a new lab: 4 GiB, 2 CPUs, 1 disk sized from
         RAM, ``accel="auto"``, ``boot="auto"`` (or ``"usb"``/``"direct"``).
+        ``gdb=True`` starts QEMU with its gdb stub (see :meth:`gdb`); it sticks
+        for later boots until ``gdb=False``.
         """
+        from .debug import check_running_has_gdb, set_gdb
         report = _progress(progress)
         lab_dir = LabDir(name, labs_root)
         strat = strategy
         held = _held(name)
         if held is not None:
+            check_running_has_gdb(name, gdb)
             report(f"lab {name} is already open in this process")
             return held
         _refuse_orphan(name)
         if _is_running(name):
+            check_running_has_gdb(name, gdb)
             config = lab_dir.load() if lab_dir.exists() else LabConfig(name=name)
             strat = strat or _default_strategy(config.strategy)
             report(f"attaching to running lab {name}")
@@ -255,6 +260,7 @@ class Lab:
                 disk_count=_positive(disks if disks is not None else 1, "disks"),
                 disk_size=parse_size(disk_size) if disk_size else 0,
                 accel=accel or "auto", kernel_args=kernel_args or "", hostname=hostname or "")
+        set_gdb(config, gdb)
         strat = strat or _default_strategy(config.strategy)
         lab_dir.create()
         strat.prepare(lab_dir, config, report)
@@ -304,10 +310,12 @@ class Lab:
     @classmethod
     def _boot(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
               report: Progress) -> QemuMachine:
+        from .debug import apply_gdb
+
         choice = detect_accel(config.accel)
         report(f"accelerator: {choice.reason}")
         for _ in range(MAX_BOOTS):
-            spec = strat.spec(lab_dir, config, choice.accel)
+            spec = apply_gdb(strat.spec(lab_dir, config, choice.accel), config)
             report(f"starting QEMU ({spec.memory_mib} MiB, {spec.cpus} CPU)")
             machine = QemuMachine.launch(spec, serial_log=lab_dir.serial_log,
                                          console_factory=strat.console_factory())
@@ -350,6 +358,9 @@ class Lab:
     # -- commands -------------------------------------------------------------------
     def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
         """Run ``command`` in the lab (SSH when available, else the serial console)."""
+        from .debug import refuse_if_stopped_in_gdb
+
+        refuse_if_stopped_in_gdb(self)
         return self.shell.run(command, timeout=timeout, via=via)
 
     def check(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
@@ -519,6 +530,46 @@ class Lab:
     def sysinfo(self):
         from .toolkits.sysinfo import SysInfo
         return SysInfo(self.shell)
+
+    # -- kernel debugging (smartos_lab.debug) ---------------------------------------------
+    def gdb(self, *, symbols: str | Path | None = None, modules_root: str | Path | None = None):
+        """gdb on QEMU's stub (lab started with ``gdb=True``): a
+        :class:`~smartos_lab.machine.gdb.GdbSession` with the booted ``unix`` for symbols
+        (``modules_root``: a build's proto area, to add each loaded module at its address)."""
+        from .debug import open_gdb
+        return open_gdb(self, symbols=symbols, modules_root=modules_root)
+
+    @cached_property
+    def kmdb(self):
+        """kmdb on the serial console, when the lab is stopped in it."""
+        from .toolkits.kmdb import Kmdb
+        return Kmdb(self.machine.console, name=self.name)
+
+    @cached_property
+    def crash(self):
+        """The lab's crash dumps (/var/crash/volatile): list, expand, analyze with mdb."""
+        from .toolkits.crash import Crash
+        return Crash(_Checked(self), name=self.name)
+
+    def compare(self, other: Lab, command: str, timeout: float = 300.0):
+        """Run ``command`` here and on ``other``; both results side by side with ``uname -v``."""
+        from .debug import compare
+        return compare((self.name, _Checked(self)), (other.name, _Checked(other)), command,
+                       timeout=timeout)
+
+
+class _Checked:
+    """A lab as a command runner (``lab.sh``: refuses at once while stopped in gdb)."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    @property
+    def transport(self) -> str:
+        return getattr(self.lab.shell, "transport", "console")
+
+    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
+        return self.lab.sh(command, timeout=timeout)
 
 
 _OPEN: weakref.WeakValueDictionary[str, Lab] = weakref.WeakValueDictionary()

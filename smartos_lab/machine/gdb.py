@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, GdbError, GdbTimeout, HostError, UnknownSymbol
+from .argv import GDB_CHARDEV
 
 GDB_BINARY = "gdb"
 CONNECT_TIMEOUT = 30.0
@@ -311,6 +312,20 @@ class GdbSession:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def stopped_in_gdb(qmp) -> bool:
+    """True when gdb holds the guest's CPUs: QEMU's run state is ``debug`` (a breakpoint or a
+    step), or ``paused`` while a gdb client is connected to the stub (QEMU pauses on connect)."""
+    status = qmp.status()
+    if status == "debug":
+        return True
+    if status != "paused":
+        return False
+    for chardev in qmp.execute("query-chardev"):
+        if chardev.get("label") == GDB_CHARDEV:
+            return not str(chardev.get("filename", "")).startswith("disconnected:")
+    return False
+
+
 def find_gdb(gdb_binary: str | None = None) -> str:
     """The gdb to run: ``gdb_binary``, ``$SMARTOS_LAB_GDB`` or gdb on PATH."""
     wanted = gdb_binary or os.environ.get("SMARTOS_LAB_GDB") or GDB_BINARY
