@@ -73,8 +73,15 @@ def check_running_has_gdb(name: str, gdb: bool | None) -> None:
 
 # --- gdb from Python ------------------------------------------------------------------------
 def kernel_symbols(spec: MachineSpec) -> Path | None:
-    """The kernel the lab booted directly (its ``unix``), which carries the symbols."""
-    return Path(spec.boot.kernel) if isinstance(spec.boot, KernelBoot) else None
+    """The ELF kernel the lab booted directly (its ``unix``), which carries the symbols."""
+    if not isinstance(spec.boot, KernelBoot):
+        return None
+    kernel = Path(spec.boot.kernel)
+    try:
+        with open(kernel, "rb") as f:
+            return kernel if f.read(4) == b"\x7fELF" else None     # a bzImage has no symbols
+    except OSError:
+        return None
 
 
 def open_gdb(lab: Lab, *, symbols: str | Path | None = None, modules_root: str | Path | None = None,
