@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
+from .debug import Comparison
 from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
 from .machine.accel import detect_accel
 from .machine.checkpoints import require as require_checkpoint
 from .machine.disks import parse_size
+from .machine.gdb import GdbSession
 from .machine.qemu import QemuMachine
 from .machine.result import CommandResult
 from .machine.rundir import RunDir, validate_name
@@ -532,7 +534,8 @@ class Lab:
         return SysInfo(self.shell)
 
     # -- kernel debugging (smartos_lab.debug) ---------------------------------------------
-    def gdb(self, *, symbols: str | Path | None = None, modules_root: str | Path | None = None):
+    def gdb(self, *, symbols: str | Path | None = None,
+            modules_root: str | Path | None = None) -> GdbSession:
         """gdb on QEMU's stub (lab started with ``gdb=True``): a
         :class:`~smartos_lab.machine.gdb.GdbSession` with the booted ``unix`` for symbols
         (``modules_root``: a build's proto area, to add each loaded module at its address)."""
@@ -551,7 +554,7 @@ class Lab:
         from .toolkits.crash import Crash
         return Crash(_Checked(self), name=self.name)
 
-    def compare(self, other: Lab, command: str, timeout: float = 300.0):
+    def compare(self, other: Lab, command: str, timeout: float = 300.0) -> Comparison:
         """Run ``command`` here and on ``other``; both results side by side with ``uname -v``."""
         from .debug import compare
         return compare((self.name, _Checked(self)), (other.name, _Checked(other)), command,
