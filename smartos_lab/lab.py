@@ -30,7 +30,7 @@ from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportErr
 from .machine.accel import detect_accel
 from .machine.checkpoints import require as require_checkpoint
 from .machine.disks import parse_size
-from .machine.gdb import GdbSession
+from .machine.gdb import GdbSession, stopped_in_gdb
 from .machine.qemu import QemuMachine
 from .machine.result import CommandResult
 from .machine.rundir import RunDir, validate_name
@@ -493,7 +493,9 @@ class Lab:
         return self.machine.qmp.screendump(path)
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.name, "pid": self.machine.pid, "state": self.machine.qmp.status(),
+        in_gdb = self.machine.spec.gdb and stopped_in_gdb(self.machine.qmp)
+        return {"name": self.name, "pid": self.machine.pid,
+                "state": "gdb" if in_gdb else self.machine.qmp.status(),
                 "accel": self.machine.accel.accel, "ports": dict(self.machine.ports),
                 "transport": getattr(self.shell, "transport", "console"),
                 "serial_log": str(self.serial_log)}
