@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import paths
-from .errors import GdbNotEnabled, LabNotFound, ParseError, StoppedInGdb, TransportError
-from .machine.gdb import GdbSession, ModuleSymbols, find_gdb, stopped_in_gdb
+from .errors import GdbError, GdbNotEnabled, LabNotFound, ParseError, StoppedInGdb, TransportError
+from .machine.gdb import GdbSession, ModuleSymbols, find_gdb, gdb_client_connected, stopped_in_gdb
 from .machine.result import CommandResult, CommandRunner
 from .machine.rundir import RunDir
 from .machine.spec import KernelBoot, MachineSpec
@@ -62,6 +62,11 @@ def not_enabled(name: str) -> GdbNotEnabled:
         f"Lab.up({name!r}, gdb=True) (shell: smartos-lab down {name} && smartos-lab up {name} --gdb)")
 
 
+def in_use(name: str) -> GdbError:
+    return GdbError(f"the gdb stub of lab {name} is in use by another gdb (lab.gdb() or "
+                    f"'smartos-lab gdb {name}' elsewhere): detach or quit there first")
+
+
 def check_running_has_gdb(name: str, gdb: bool | None) -> None:
     """``Lab.up(name, gdb=True)`` on a lab that already runs without the stub cannot add it."""
     if not gdb:
@@ -90,6 +95,8 @@ def open_gdb(lab: Lab, *, symbols: str | Path | None = None, modules_root: str |
     machine = lab.machine
     if not machine.spec.gdb or not machine.run_dir.gdb_socket.exists():
         raise not_enabled(lab.name)
+    if gdb_client_connected(machine.qmp):
+        raise in_use(lab.name)
     symbol_file = Path(symbols) if symbols else kernel_symbols(machine.spec)
     modules: tuple[ModuleSymbols, ...] = ()
     if modules_root is not None:
@@ -135,8 +142,10 @@ def _module_file(root: Path, name: str) -> Path | None:
 def gdb_argv(name: str, *, modules: tuple[ModuleSymbols, ...] = (),
              gdb_binary: str | None = None) -> list[str]:
     """Debian's gdb attached to lab ``name``'s stub, the lab's kernel loaded for symbols."""
+    from .errors import QMPError
     from .machine.gdb import check_stub_socket
     from .machine.qemu import spec_from_dict
+    from .machine.qmp import QMP
 
     rd = RunDir(paths.run_root() / name)
     if rd.live_pid() is None:
@@ -144,6 +153,15 @@ def gdb_argv(name: str, *, modules: tuple[ModuleSymbols, ...] = (),
     if not rd.gdb_socket.exists():
         raise not_enabled(name)
     check_stub_socket(rd.gdb_socket)
+    qmp = QMP(rd.control_socket, timeout=5.0)
+    try:
+        busy = gdb_client_connected(qmp.connect(timeout=5.0))
+    except QMPError:
+        busy = False            # no free control socket: let gdb itself find out
+    finally:
+        qmp.close()
+    if busy:
+        raise in_use(name)
     spec = spec_from_dict(rd.read_meta().get("spec", {"name": name}))
     argv = [find_gdb(gdb_binary), "-q", "-nx", "-ex", "set confirm off", "-ex", "set pagination off"]
     unix = kernel_symbols(spec)

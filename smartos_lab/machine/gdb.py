@@ -131,7 +131,7 @@ class GdbSession:
         self.console(shlex.join(args))
 
     def detach(self) -> None:
-        """Remove breakpoints, let the guest run on, and end gdb."""
+        """Remove breakpoints, let the guest run on, and end gdb (also when QEMU is gone)."""
         if self.closed:
             return
         try:
@@ -140,6 +140,8 @@ class GdbSession:
             self._command("-break-delete")
             self._command("-target-detach")
             self._command("-gdb-exit", expect_exit=True)
+        except GdbError:        # the target went away (lab stopped): nothing left to detach from
+            pass
         finally:
             self._kill()
 
@@ -312,18 +314,21 @@ class GdbSession:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def gdb_client_connected(qmp) -> bool:
+    """True when a gdb is connected to the stub (the stub serves one client at a time)."""
+    for chardev in qmp.execute("query-chardev"):
+        if chardev.get("label") == GDB_CHARDEV:
+            return not str(chardev.get("filename", "")).startswith("disconnected:")
+    return False
+
+
 def stopped_in_gdb(qmp) -> bool:
     """True when gdb holds the guest's CPUs: QEMU's run state is ``debug`` (a breakpoint or a
     step), or ``paused`` while a gdb client is connected to the stub (QEMU pauses on connect)."""
     status = qmp.status()
     if status == "debug":
         return True
-    if status != "paused":
-        return False
-    for chardev in qmp.execute("query-chardev"):
-        if chardev.get("label") == GDB_CHARDEV:
-            return not str(chardev.get("filename", "")).startswith("disconnected:")
-    return False
+    return status == "paused" and gdb_client_connected(qmp)
 
 
 def find_gdb(gdb_binary: str | None = None) -> str:

@@ -116,3 +116,16 @@ def test_reading_while_the_target_runs_says_what_to_do(gdb):
         gdb.registers()
     stop = gdb.interrupt(timeout=30)
     assert stop.address is not None and not gdb.running
+
+
+def test_detach_after_the_machine_is_gone_just_ends_gdb():
+    spec = MachineSpec(name=f"gdbgone-{os.getpid()}", memory_mib=64, accel="tcg",
+                       boot=KernelBoot(kernel=ensure_probe()), gdb=True)
+    machine = QemuMachine.launch(spec)
+    try:
+        machine.console.expect_exact(END_LINE, timeout=BOOT_TIMEOUT, idle_timeout=BOOT_TIMEOUT)
+        session = GdbSession.attach(machine.run_dir.gdb_socket, symbols=ensure_probe())
+    finally:
+        machine.shutdown()
+    session.detach()
+    assert session.closed

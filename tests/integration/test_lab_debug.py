@@ -15,7 +15,7 @@ import time
 import pexpect
 import pytest
 
-from smartos_lab.errors import GdbNotEnabled, StoppedInGdb, TransportError, UnknownSymbol
+from smartos_lab.errors import GdbError, GdbNotEnabled, StoppedInGdb, TransportError, UnknownSymbol
 from smartos_lab.lab import Lab, register_strategy
 from smartos_lab.machine.registry import running_labs
 from tests.guest.strategy import TestGuestStrategy
@@ -69,6 +69,8 @@ def test_lab_gdb_stops_at_a_symbol_reads_a_register_and_a_word_then_the_lab_runs
         assert time.monotonic() - started < 2.0                   # at once, not after a timeout
         with pytest.raises(UnknownSymbol, match="^no symbol 'zfs_read' in "):
             gdb.break_at("zfs_read")
+        with pytest.raises(GdbError, match="in use by another gdb"):
+            probe_lab.gdb()                                       # the stub serves one gdb
     finally:
         gdb.detach()
     assert probe_lab.machine.alive() and state_of(PROBE_LAB) == "running"
