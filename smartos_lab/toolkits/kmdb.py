@@ -121,6 +121,19 @@ class Kmdb:
         self.console.sendline(":c")
         self._at_prompt = False
 
+    def wait_stop(self, timeout: float = 600.0) -> str:
+        """After :meth:`cont`: wait until kmdb takes over again (a breakpoint, a panic with
+        ``-k``, a break) and return what the console showed before the prompt."""
+        if self._at_prompt:
+            return ""
+        mark = self._left if self._left is not None else self.console.mark()
+        self.console.expect(PROMPT, timeout=timeout, check_crash=False)
+        self._at_prompt = True
+        text = _clean(self.console.text_since(mark))
+        if text.startswith(":c"):
+            text = text.partition("\n")[2]             # the echo of :c
+        return re.sub(r"\n?\[\d+\]> ?$", "", text)
+
     def dump_and_reboot(self, timeout: float = DUMP_TIMEOUT) -> DumpResult:
         """``$<systemdump``: panic, write the crash dump, reboot; returns the dump's outcome."""
         self._require()

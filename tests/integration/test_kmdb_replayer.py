@@ -37,9 +37,11 @@ def test_kmdb_commands_after_a_panic_are_typed_in_order_and_parsed(replay):  # n
     kmdb.set_breakpoint("zfs_read")
     kmdb.cont()
     assert not kmdb.active()
-    assert r.finish() == 0, r.mismatch()               # every command was the expected one
     with pytest.raises(NotInKmdb, match="not stopped in kmdb"):
         kmdb.run("::stack")
+    assert kmdb.wait_stop(timeout=20).strip() == ""    # back at the prompt (a breakpoint)
+    assert kmdb.active()
+    assert r.finish() == 0, r.mismatch()               # every command was the expected one
 
 
 def test_a_lab_that_is_not_in_kmdb_says_so_in_one_line(tmp_path):
