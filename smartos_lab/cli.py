@@ -383,19 +383,24 @@ def add_gdb(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="lab name (started with 'smartos-lab up NAME --gdb')")
     p.add_argument("--modules-root", metavar="DIR",
                    help="a build's proto area: add each module loaded in the lab (modinfo over SSH) "
-                        "at its load address")
+                        "at its load address (default: smartos-live's proto/ next to the platform's "
+                        "output/, when it is there)")
 
 
 def cmd_gdb(args: argparse.Namespace) -> int:
     import subprocess
 
-    from .debug import gdb_argv, guest_modules, module_symbols, ssh_runner
+    from .debug import default_modules_root, gdb_argv, guest_modules, module_symbols, ssh_runner
+    from .lab import LabDir
 
     modules = ()
-    if args.modules_root:
+    lab_dir = LabDir(args.name)
+    root = Path(args.modules_root) if args.modules_root else \
+        default_modules_root(lab_dir.load().image if lab_dir.exists() else None)
+    if root is not None:
         with ssh_runner(args.name) as shell:
-            modules = module_symbols(guest_modules(shell), Path(args.modules_root))
-        print(f"adding {len(modules)} module(s) from {args.modules_root}", file=sys.stderr)
+            modules = module_symbols(guest_modules(shell), root)
+        print(f"adding {len(modules)} module(s) from {root}", file=sys.stderr)
     return subprocess.run(gdb_argv(args.name, modules=modules)).returncode
 
 

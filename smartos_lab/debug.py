@@ -99,8 +99,9 @@ def open_gdb(lab: Lab, *, symbols: str | Path | None = None, modules_root: str |
         raise in_use(lab.name)
     symbol_file = Path(symbols) if symbols else kernel_symbols(machine.spec)
     modules: tuple[ModuleSymbols, ...] = ()
-    if modules_root is not None:
-        modules = module_symbols(guest_modules(lab.shell), Path(modules_root))
+    root = Path(modules_root) if modules_root is not None else default_modules_root(lab.config.image)
+    if root is not None:
+        modules = module_symbols(guest_modules(lab.shell), root)
     return GdbSession.attach(machine.run_dir.gdb_socket, symbols=symbol_file, modules=modules,
                              timeout=timeout)
 
@@ -111,6 +112,21 @@ def guest_modules(runner: CommandRunner) -> list[KernelModule]:
     if result.exit_status != 0:
         raise ParseError(MODINFO, f"exit status {result.exit_status}: {result.stdout.strip()[:200]}")
     return parse_modinfo(result.stdout, command=MODINFO)
+
+
+def default_modules_root(image: str | Path | None) -> Path | None:
+    """The proto area of the smartos-live checkout a platform was built in, if it is there.
+
+    ``gmake live`` leaves ``<smartos-live>/output/platform-<TS>/`` (and its ``.tgz``) and the
+    kernel and modules it was made from in ``<smartos-live>/proto/``.
+    """
+    if not image:
+        return None
+    path = Path(image)
+    for candidate in (path.parent.parent / "proto", path.parent / "proto"):
+        if (candidate / "kernel").is_dir():
+            return candidate
+    return None
 
 
 def module_symbols(modules: list[KernelModule], root: Path) -> tuple[ModuleSymbols, ...]:

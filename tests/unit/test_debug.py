@@ -14,6 +14,7 @@ from smartos_lab.debug import (
     Side,
     apply_gdb,
     compare,
+    default_modules_root,
     kernel_symbols,
     module_symbols,
     not_enabled,
@@ -151,3 +152,14 @@ def test_a_lab_status_shape_for_the_panel():
         machine=types.SimpleNamespace(pid=1, spec=MachineSpec(name="lab1", gdb=True), ports={},
                                       accel=types.SimpleNamespace(accel="tcg"), qmp=FakeQMP("debug")))
     assert Lab.status(fake)["state"] == "gdb"
+
+
+def test_the_proto_area_of_a_smartos_live_build_is_found_next_to_its_output(tmp_path):
+    live = tmp_path / "smartos-live"
+    (live / "proto" / "kernel").mkdir(parents=True)
+    platform = live / "output" / "platform-20260101T000000Z"
+    platform.mkdir(parents=True)
+    assert default_modules_root(platform) == live / "proto"
+    assert default_modules_root(live / "output" / "platform-20260101T000000Z.tgz") == live / "proto"
+    assert default_modules_root(tmp_path / "smartos-20250724T001011Z-USB.img.gz") is None
+    assert default_modules_root("") is None
