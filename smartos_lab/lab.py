@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
-from .debug import Comparison
+from .debug import (
+    Comparison,
+    apply_gdb,
+    check_running_has_gdb,
+    compare,
+    open_gdb,
+    refuse_if_stopped_in_gdb,
+    set_gdb,
+)
 from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
 from .machine.accel import detect_accel
 from .machine.checkpoints import require as require_checkpoint
@@ -231,7 +239,6 @@ class Lab:
         ``gdb=True`` starts QEMU with its gdb stub (see :meth:`gdb`); it sticks
         for later boots until ``gdb=False``.
         """
-        from .debug import check_running_has_gdb, set_gdb
         report = _progress(progress)
         lab_dir = LabDir(name, labs_root)
         strat = strategy
@@ -312,8 +319,6 @@ class Lab:
     @classmethod
     def _boot(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
               report: Progress) -> QemuMachine:
-        from .debug import apply_gdb
-
         choice = detect_accel(config.accel)
         report(f"accelerator: {choice.reason}")
         for _ in range(MAX_BOOTS):
@@ -360,8 +365,6 @@ class Lab:
     # -- commands -------------------------------------------------------------------
     def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
         """Run ``command`` in the lab (SSH when available, else the serial console)."""
-        from .debug import refuse_if_stopped_in_gdb
-
         refuse_if_stopped_in_gdb(self)
         return self.shell.run(command, timeout=timeout, via=via)
 
@@ -541,7 +544,6 @@ class Lab:
         """gdb on QEMU's stub (lab started with ``gdb=True``): a
         :class:`~smartos_lab.machine.gdb.GdbSession` with the booted ``unix`` for symbols
         (``modules_root``: a build's proto area, to add each loaded module at its address)."""
-        from .debug import open_gdb
         return open_gdb(self, symbols=symbols, modules_root=modules_root)
 
     @cached_property
@@ -558,7 +560,6 @@ class Lab:
 
     def compare(self, other: Lab, command: str, timeout: float = 300.0) -> Comparison:
         """Run ``command`` here and on ``other``; both results side by side with ``uname -v``."""
-        from .debug import compare
         return compare((self.name, _Checked(self)), (other.name, _Checked(other)), command,
                        timeout=timeout)
 
