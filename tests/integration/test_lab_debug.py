@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -24,6 +25,7 @@ from tests.multiboot_probe.strategy import ProbeStrategy
 
 pytestmark = pytest.mark.guest
 
+ROOT = Path(__file__).resolve().parents[2]
 PROBE_LAB = f"kprobe-{os.getpid()}"
 GUEST_LAB = f"kguest-{os.getpid()}"
 
@@ -79,7 +81,7 @@ def test_lab_gdb_stops_at_a_symbol_reads_a_register_and_a_word_then_the_lab_runs
 
 
 def test_smartos_lab_gdb_on_a_pty_reaches_the_prompt_with_the_kernel_symbols(probe_lab):
-    env = dict(os.environ, PYTHONPATH=os.getcwd(), TERM="dumb")     # no colour codes
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="dumb")     # no colour codes
     child = pexpect.spawn(sys.executable, ["-m", "smartos_lab.cli", "gdb", PROBE_LAB], env=env,
                           encoding="utf-8", timeout=60, dimensions=(40, 160))
     try:
