@@ -5,6 +5,7 @@ researcher's ``unix``.  The probe has no shell: commands in it fail with Transpo
 from __future__ import annotations
 
 from smartos_lab.errors import TransportError
+from smartos_lab.machine.guest import BootResult
 from smartos_lab.machine.spec import KernelBoot, MachineSpec
 
 from .build import END_LINE, ensure_probe
@@ -28,7 +29,7 @@ class ProbeStrategy:
     __test__ = False
     name = "multiboot-probe"
 
-    def prepare(self, lab, config, progress) -> None:
+    def prepare(self, lab, config, steps) -> None:
         pass
 
     def spec(self, lab, config, accel: str) -> MachineSpec:
@@ -38,9 +39,9 @@ class ProbeStrategy:
     def console_factory(self):
         return None
 
-    def boot(self, machine, lab, config, progress) -> str:
+    def boot(self, machine, lab, config, steps) -> BootResult:
         machine.console.expect_exact(END_LINE, timeout=BOOT_TIMEOUT, idle_timeout=BOOT_TIMEOUT)
-        return "ready"
+        return BootResult.READY
 
-    def login(self, machine, lab, config, progress) -> NoShell:
+    def login(self, machine, lab, config, steps) -> NoShell:
         return NoShell()
