@@ -1,7 +1,7 @@
 """Boot a real SmartOS image end to end (only when SMARTOS_LAB_IMAGE names one).
 
-SMARTOS_LAB_IMAGE: a SmartOS USB image (.img/.img.gz), a platform tarball or a
-build's platform folder.  The first boot runs SmartOS's own setup unattended,
+SMARTOS_LAB_IMAGE: a SmartOS USB image (.img/.img.gz), an ISO, a platform tarball
+or a build's platform folder.  The first boot runs SmartOS's own setup unattended,
 the lab reboots the guest, logs in as root, and the second boot must reach
 the shell faster (no setup).  Under TCG (no usable KVM) this takes a long time.
 """
@@ -13,6 +13,8 @@ import time
 import pytest
 
 from smartos_lab.lab import Lab
+from smartos_lab.steps import StepEvent, StepKind
+from tests.smartos.artifacts import keep_serial_log
 
 pytestmark = [pytest.mark.smartos, pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
 
@@ -22,8 +24,11 @@ SETUP_STEPS = ["pool", "dump_zvol", "zones_config", "config_dataset", "cores_dat
 
 def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
     image = os.environ["SMARTOS_LAB_IMAGE"]
-    lines: list[str] = []
-    progress = lambda msg: (lines.append(msg), print(msg, flush=True))  # noqa: E731
+    events: list[StepEvent] = []
+
+    def progress(event: StepEvent) -> None:
+        events.append(event)
+        print(event.message, flush=True)
 
     started = time.monotonic()
     lab = Lab.up(name="smartos-real", image=image, progress=progress, labs_root=tmp_path)
@@ -33,6 +38,7 @@ def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
         assert "kernel" in names and "login" in names
         assert [n for n in names if n in SETUP_STEPS] == SETUP_STEPS
         assert names.count("kernel") >= 2                   # setup rebooted into a second boot
+        assert (events[-1].kind, events[-1].message) == (StepKind.FINISHED, "lab smartos-real is ready")
 
         uname = lab.check("uname -v").stdout.strip()
         assert uname.startswith("joyent_"), uname
@@ -41,6 +47,7 @@ def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
         svcs = lab.sh("svcs -x", timeout=120)
         assert svcs.exit_status == 0, svcs.stdout
     finally:
+        keep_serial_log(lab.serial_log, "real-first-boot")
         lab.down()
 
     started = time.monotonic()
@@ -52,4 +59,5 @@ def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
         assert lab.check("zpool list -H -o name").stdout.split().count("zones") == 1
         assert second < first, (first, second)
     finally:
+        keep_serial_log(lab.serial_log, "real-second-boot")
         lab.destroy()
