@@ -2,7 +2,6 @@
 Guide, the DTraceToolkit examples and the SmartOS docs (tests/fixtures/dtrace)."""
 from __future__ import annotations
 
-
 import pytest
 
 from smartos_lab.errors import DTraceError, ParseError
