@@ -22,13 +22,13 @@ from .. import steps as _steps
 from .env import in_notebook
 from .examples import PublishedExample, example_names, published_example
 from .exercises import CheckOutcome, Exercise, SolveReport, Step
-from .images import NO_IMAGE_HELP, NotebookImage, find_image, require_image
+from .images import NO_IMAGE_HELP, NoImage, NotebookImage, find_image, require_image
 from .progress import StepDisplay, StepEntry, StepLog, step_display
 from .tables import Table, figure_image, table
 from .widgets import CheckpointActions, checkpoint_buttons, console_text, console_widget
 
 __all__ = [
-    "NO_IMAGE_HELP", "CheckOutcome", "CheckpointActions", "Exercise", "NotebookImage",
+    "NO_IMAGE_HELP", "CheckOutcome", "CheckpointActions", "Exercise", "NoImage", "NotebookImage",
     "PublishedExample", "SolveReport", "Step", "StepDisplay", "StepEntry", "StepLog", "Table",
     "checkpoint_buttons", "console_text", "console_widget", "example_names", "figure_image",
     "find_image", "in_notebook", "published_example", "require_image", "step_display", "table",

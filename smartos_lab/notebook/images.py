@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +58,53 @@ def find_image(env: Mapping[str, str] | None = None, cache=None) -> NotebookImag
     return None
 
 
+class NoImage(ImageError):
+    """No SmartOS image: in Jupyter a formatted note (what to do), not a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        first, *rest = str(self).split("\n")
+        return [f"\x1b[1;33m{first}\x1b[0m", *rest]
+
+
+WAITING = "this cell waits for a SmartOS image (see the note of the image cell above)"
+
+
 def require_image(env: Mapping[str, str] | None = None, cache=None) -> NotebookImage:
-    """Like :func:`find_image` but raise :class:`ImageError` explaining what to do when there is none."""
+    """Like :func:`find_image` but raise :class:`NoImage` (an :class:`ImageError`) explaining
+    what to do when there is none.
+
+    In IPython, until an image is found, a cell failing on a name that the
+    notebook defines later (``NameError: IMAGE``, ``lab``) says in one line that it
+    waits for an image instead of showing a traceback.
+    """
     image = find_image(env, cache)
     if image is None:
-        raise ImageError(NO_IMAGE_HELP)
+        _name_errors_wait_for_image(True)
+        raise NoImage(NO_IMAGE_HELP)
+    _name_errors_wait_for_image(False)
     return image
+
+
+def _name_errors_wait_for_image(on: bool) -> None:
+    shell = _ipython()
+    if shell is None:
+        return
+    ours = getattr(shell, "_smartos_lab_waiting", False)
+    if on and not ours:
+        shell.set_custom_exc((NameError,), _waiting_for_image)
+        shell._smartos_lab_waiting = True
+    elif not on and ours:
+        shell.set_custom_exc((), None)
+        shell._smartos_lab_waiting = False
+
+
+def _waiting_for_image(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    stb = [f"\x1b[33m{etype.__name__}: {value} -- {WAITING}\x1b[0m"]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def _ipython():
+    if "IPython" not in sys.modules:
+        return None
+    return sys.modules["IPython"].get_ipython()
