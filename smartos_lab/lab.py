@@ -30,7 +30,7 @@ from .machine.accel import detect_accel
 from .machine.checkpoints import require as require_checkpoint
 from .machine.disks import parse_size
 from .machine.qemu import QemuMachine
-from .machine.result import CommandResult
+from .machine.result import CommandResult, OnOutput
 from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
 
@@ -348,9 +348,11 @@ class Lab:
             close()
 
     # -- commands -------------------------------------------------------------------
-    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
-        """Run ``command`` in the lab (SSH when available, else the serial console)."""
-        return self.shell.run(command, timeout=timeout, via=via)
+    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None,
+           on_output: OnOutput | None = None) -> CommandResult:
+        """Run ``command`` in the lab (SSH when available, else the serial console);
+        ``on_output(text, stream)`` streams its output (see :data:`machine.result.OnOutput`)."""
+        return self.shell.run(command, timeout=timeout, via=via, on_output=on_output)
 
     def check(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
         """Like :meth:`sh` but raise :class:`~smartos_lab.errors.CommandFailed` on failure."""

@@ -126,13 +126,17 @@ class _ConsoleSpawn(SpawnBase):
         self.closed = False
         self.delayafterread = None
         self.window: int | None = None      # searchwindowsize of the running expect
+        self.on_text: Callable[[str], None] | None = None      # sees each piece read
 
     def read_nonblocking(self, size=1, timeout=None):
         # pexpect searches only the last ``searchwindowsize`` characters of a
         # chunk: keep chunks to half a window so that no match is skipped.
         if self.window:
             size = min(size, max(1, self.window // 2))
-        return self.console._take(size, timeout)
+        text = self.console._take(size, timeout)
+        if text and self.on_text is not None:
+            self.on_text(text)
+        return text
 
 
 class Console:
@@ -527,7 +531,8 @@ class Console:
 
     # --- expect ------------------------------------------------------------------------
     def expect(self, patterns: Patterns, timeout: float = 30.0, *, idle_timeout: float | None = None,
-               searchwindowsize: int | None = None, check_crash: bool = True) -> ConsoleMatch:
+               searchwindowsize: int | None = None, check_crash: bool = True,
+               on_text: Callable[[str], None] | None = None) -> ConsoleMatch:
         """Wait for one of ``patterns`` (regex strings or compiled regexes).
 
         ``timeout`` caps the whole wait; ``idle_timeout`` ends it early when no
@@ -535,11 +540,13 @@ class Console:
         :class:`ConsoleTimeout`.  Crashes and end of stream raise their errors;
         ``check_crash=False`` ignores a recorded crash during this wait (to
         see whether the guest still answers after crash-like text).
+        ``on_text(text)`` is called with each new piece of text this wait
+        reads, as it arrives (not with :meth:`unmatched` text read before).
         """
         pats = list(patterns) if isinstance(patterns, (list, tuple)) else [patterns]
         return self._expect(lambda: self._spawn.expect(pats, timeout=timeout,
                                                        searchwindowsize=searchwindowsize),
-                            pats, timeout, idle_timeout, searchwindowsize, check_crash)
+                            pats, timeout, idle_timeout, searchwindowsize, check_crash, on_text)
 
     def expect_exact(self, strings: str | Sequence[str], timeout: float = 30.0, *,
                      idle_timeout: float | None = None,
@@ -551,7 +558,8 @@ class Console:
                             pats, timeout, idle_timeout, searchwindowsize)
 
     def _expect(self, run, pats, timeout: float, idle_timeout: float | None,
-                window: int | None, check_crash: bool = True) -> ConsoleMatch:
+                window: int | None, check_crash: bool = True,
+                on_text: Callable[[str], None] | None = None) -> ConsoleMatch:
         if timeout is None:
             raise ValueError("every console wait needs a timeout")
         with self._expect_lock:
@@ -559,6 +567,7 @@ class Console:
             self._idle_timeout = idle_timeout
             self._idle_expired = False
             self._spawn.window = window
+            self._spawn.on_text = on_text
             self._check_crash = check_crash
             try:
                 index = run()
@@ -567,6 +576,7 @@ class Console:
             finally:
                 self._idle_timeout = None
                 self._spawn.window = None
+                self._spawn.on_text = None
                 self._check_crash = True
             s = self._spawn
             return ConsoleMatch(index, s.match, s.before, s.after)
@@ -579,6 +589,11 @@ class Console:
         else:
             msg = f"{self.name}: timed out after {waited:.1f} s waiting for {what}"
         return ConsoleTimeout(msg, tail=self.tail(), log_path=self.log_path)
+
+    def unmatched(self) -> str:
+        """Text read after the last match, which the next ``expect`` searches first."""
+        with self._expect_lock:
+            return self._spawn._before.getvalue()
 
     def skip_pending(self) -> None:
         """Forget text no ``expect`` has read yet: later expects see only new output."""

@@ -61,7 +61,7 @@ from ..errors import (
     LoginFailed,
 )
 from .console import Console
-from .result import CommandResult
+from .result import CommandResult, OnOutput, refuse_nul
 
 LOGIN_REFUSED = r"Login incorrect|Permission denied|Authentication fail|Sorry"
 PROMPT_SETTLE = 0.1         # a prompt counts only when nothing follows it for this long
@@ -161,6 +161,11 @@ class Frame:
         return f"printf '%s\\n' {self._marker('s')[1]}"
 
     @property
+    def end_text(self) -> str:
+        """What the shell prints to end the command's output (before ``:<status>:``)."""
+        return self._marker("e")[0]
+
+    @property
     def begin_re(self) -> re.Pattern[str]:
         return re.compile(re.escape(self._marker("b")[0]) + r"\r*\n")
 
@@ -175,6 +180,7 @@ class Frame:
 
 def check_typable(command: str, line: str) -> None:
     """Raise ConfigError unless ``line`` (``command`` framed) can be typed into a tty as it is."""
+    refuse_nul(command)
     bad = _UNTYPABLE.search(command)
     if bad:
         raise ConfigError(f"command has control character {bad.group()!r} at offset {bad.start()}, "
@@ -190,6 +196,52 @@ def check_typable(command: str, line: str) -> None:
 def normalise_output(text: str) -> str:
     """Console output as the command printed it: ``\\r\\n`` (``onlcr``) back to ``\\n``."""
     return re.sub(r"\r+\n", "\n", text)
+
+
+class _OutputStream:
+    """Passes a command's console output on as it arrives, normalised like the result.
+
+    Fed the text after the begin marker; holds back what may be the start of
+    the end marker or of a ``\\r\\n``, and stops at the end marker.  What it
+    passed on is always a prefix of the final output; :meth:`finish` sends the rest.
+    """
+
+    def __init__(self, end_marker: str, on_output: OnOutput):
+        self.end_marker = end_marker
+        self.on_output = on_output
+        self.pending = ""
+        self.sent = 0           # characters of normalised output passed on
+        self.started = False
+        self.done = False
+
+    def feed(self, text: str) -> None:
+        self.started = True
+        if self.done or not text:
+            return
+        self.pending += text
+        cut = self.pending.find(self.end_marker)
+        if cut >= 0:
+            self.done = True
+        else:
+            cut = len(self.pending) - _held_back(self.pending, self.end_marker)
+        safe, self.pending = self.pending[:cut], self.pending[cut:]
+        self._send(normalise_output(safe))
+
+    def finish(self, output: str) -> None:
+        self._send(output[self.sent:])
+
+    def _send(self, text: str) -> None:
+        if text:
+            self.sent += len(text)
+            self.on_output(text, "stdout")
+
+
+def _held_back(text: str, marker: str) -> int:
+    """How many characters at the end of ``text`` may start ``marker`` or a ``\\r+\\n``."""
+    for n in range(min(len(marker) - 1, len(text)), 0, -1):
+        if marker.startswith(text[-n:]):
+            return n
+    return len(text) - len(text.rstrip("\r"))
 
 
 class ConsoleShell:
@@ -249,21 +301,25 @@ class ConsoleShell:
             raise ConsoleTimeout(f"no shell answers on {self.console.name}: {err.reason}",
                                  tail=err.tail, log_path=err.log_path) from None
 
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
+    def run(self, command: str, timeout: float = 60.0, *,
+            on_output: OnOutput | None = None) -> CommandResult:
         """Run ``command``; return its exit status and output (stdout and stderr
         merged, ANSI-stripped, ``\r\n`` -> ``\n``: see the module docstring).
 
-        After ``timeout`` s the command is interrupted with ^C, the shell is
-        resynchronised and :class:`CommandTimeout` is raised (``.output``
-        holds what the command printed so far); the next ``run`` works.  When
-        the shell does not come back after three ^C, CommandTimeout says so
-        and the next ``run`` first tries :meth:`setup` again.
-        Commands from several threads run one after the other.
+        ``on_output(text, "stdout")`` receives the output as it arrives (see
+        :data:`~smartos_lab.machine.result.OnOutput`).  After ``timeout`` s the
+        command is interrupted with ^C, the shell is resynchronised and
+        :class:`CommandTimeout` is raised (``.output`` holds what the command
+        printed so far); the next ``run`` works.  A ``KeyboardInterrupt``
+        while it runs (also one raised by ``on_output``) does the same and is
+        raised again.  When the shell does not come back after three ^C,
+        CommandTimeout says so and the next ``run`` first tries :meth:`setup`
+        again.  Commands from several threads run one after the other.
         """
         with self._lock:
-            return self._run(command, timeout)
+            return self._run(command, timeout, on_output)
 
-    def _run(self, command: str, timeout: float) -> CommandResult:
+    def _run(self, command: str, timeout: float, on_output: OnOutput | None) -> CommandResult:
         frame = self._frame()
         line = frame.command_line(command)
         check_typable(command, line)
@@ -271,45 +327,72 @@ class ConsoleShell:
             self.setup()
         started = time.monotonic()
         deadline = started + timeout
-        self._type(line)
+        stream = _OutputStream(frame.end_text, on_output) if on_output else None
         waits = [frame.begin_re, frame.end_re]
         try:
+            self._type(line)
             try:
-                while waits:
-                    m = self.console.expect(waits[0], timeout=max(0.0, deadline - time.monotonic()),
-                                            searchwindowsize=WINDOW)
-                    waits.pop(0)
-            except _CRASHES as crash:
-                m = self._finish_after_crash_text(waits, crash)
-        except ConsoleTimeout:
-            partial = normalise_output(self.console.before)
-            try:
-                self._interrupt()
-            except CommandTimeout as err:
+                try:
+                    while waits:
+                        if stream is not None and len(waits) == 1:
+                            stream.feed(self.console.unmatched())   # read with the begin marker
+                        m = self.console.expect(waits[0],
+                                                timeout=max(0.0, deadline - time.monotonic()),
+                                                searchwindowsize=WINDOW,
+                                                on_text=stream.feed if len(waits) == 1 and stream
+                                                else None)
+                        waits.pop(0)
+                except _CRASHES as crash:
+                    m = self._finish_after_crash_text(waits, crash, stream)
+            except ConsoleTimeout:
+                partial = normalise_output(self.console.before)
+                try:
+                    self._interrupt()
+                except CommandTimeout as err:
+                    err.command, err.output = command, partial
+                    raise
+                err = CommandTimeout(f"command did not finish within {timeout:g} s and was "
+                                     f"interrupted: {command}", tail=self.console.tail(),
+                                     log_path=self.console.log_path)
                 err.command, err.output = command, partial
-                raise
-            err = CommandTimeout(f"command did not finish within {timeout:g} s and was "
-                                 f"interrupted: {command}", tail=self.console.tail(),
-                                 log_path=self.console.log_path)
-            err.command, err.output = command, partial
-            raise err from None
+                raise err from None
+        except KeyboardInterrupt:
+            self._interrupt_quietly()
+            raise
+        output = normalise_output(m.before)
+        if stream is not None:
+            stream.finish(output)
         return CommandResult(command=command, exit_status=int(m.match.group(1)),
-                             stdout=normalise_output(m.before),
-                             duration=time.monotonic() - started, transport="console")
+                             stdout=output, duration=time.monotonic() - started,
+                             transport="console")
+
+    def _interrupt_quietly(self) -> None:
+        """After a KeyboardInterrupt: ^C the command and resync; the interrupt is what is
+        raised, so a shell that does not come back is only marked for a new setup."""
+        try:
+            self._interrupt()
+        except KeyboardInterrupt:           # a second interrupt: stop trying, set up again next time
+            self._ready = False
+        except GuestError:
+            self._ready = False
 
     def check(self, command: str, timeout: float = 60.0) -> CommandResult:
         """:meth:`run`, raising :class:`CommandFailed` on a non-zero exit."""
         return self.run(command, timeout).check()
 
-    def _finish_after_crash_text(self, waits: list, crash: GuestError):
+    def _finish_after_crash_text(self, waits: list, crash: GuestError,
+                                 stream: _OutputStream | None = None):
         """A crash was seen while a command ran: if its markers still come within
         ``crash_collect`` s, the crash was text in its output: clear it, return the end match."""
         c = self.console
         limit = time.monotonic() + c.profile.crash_collect
         try:
             while waits:
+                if stream is not None and len(waits) == 1 and not stream.started:
+                    stream.feed(c.unmatched())
                 m = c.expect(waits[0], timeout=max(0.0, limit - time.monotonic()),
-                             searchwindowsize=WINDOW, check_crash=False)
+                             searchwindowsize=WINDOW, check_crash=False,
+                             on_text=stream.feed if len(waits) == 1 and stream else None)
                 waits.pop(0)
         except ConsoleTimeout:
             raise crash from None
