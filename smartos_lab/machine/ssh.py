@@ -65,7 +65,7 @@ POLL = 0.5                  # longest wait between looks at the deadline and ``a
 MAX_SESSIONS = 4            # persistent sessions (concurrent commands) per connection
 RETRY_FIRST = 0.25          # first pause between connection attempts; doubles each time
 RETRY_MAX = 4.0
-KILL_TIMEOUT = 3.0          # for the exec channel that signals a command's processes
+KILL_TIMEOUT = 2.0          # for the exec channel that signals a command's processes
 STOP_WAIT = 1.5             # how long a signalled command gets to end its frame
 STOP_BUDGET = 6.0           # stopping a command takes at most this long
 
@@ -640,10 +640,10 @@ class _Session:
             return
         limit = time.monotonic() + STOP_BUDGET
         for signal in ("INT", "KILL"):
-            if time.monotonic() >= limit or not self.ssh.kill_tree(
-                    self.pid, signal, include_root=False,
-                    timeout=max(0.5, min(KILL_TIMEOUT, limit - time.monotonic()))):
-                break
+            if not self.ssh.kill_tree(self.pid, signal, include_root=False,
+                                      timeout=max(0.5, min(KILL_TIMEOUT, limit - time.monotonic()))):
+                self.close()                    # the guest does not answer: just let go
+                return
             try:
                 if not self._collect(frames, min(limit, time.monotonic() + STOP_WAIT), ""):
                     return                      # the frame ended: the session goes on
@@ -652,7 +652,7 @@ class _Session:
                 continue
             except GuestError:
                 break
-        if self.pid and not self.closed:
+        if not self.closed and time.monotonic() < limit:
             self.ssh.kill_tree(self.pid, "KILL", include_root=True,
                                timeout=max(0.5, min(KILL_TIMEOUT, limit - time.monotonic())))
         self.close()
