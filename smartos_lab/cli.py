@@ -174,9 +174,16 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     if ssh is None:
         print("smartos-lab ssh: no ssh client; apt-get install openssh-client", file=sys.stderr)
         return 1
-    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
-            *args.command]
+    from .machine.ssh import known_hosts_file
+    known = known_hosts_file(key)
+    if not known.is_file():
+        print(f"smartos-lab ssh: lab {args.name!r} has no pinned host key yet ({known}); it is "
+              "pinned when the lab first connects over SSH", file=sys.stderr)
+        return 1
+    # the host key the lab pinned, and no other (a changed key is refused by ssh)
+    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "root@127.0.0.1", *args.command]
     os.execv(ssh, argv)
     return 1  # not reached
 

@@ -91,6 +91,12 @@ def public_key_line(private_path: str | os.PathLike) -> str:
     return f"{key.get_name()} {key.get_base64()} smartos-lab"
 
 
+def known_hosts_file(key_path: str | os.PathLike) -> Path:
+    """Where the host key of the guest that ``key_path`` logs in to is pinned."""
+    key_path = Path(key_path)
+    return key_path.with_name(key_path.name + ".known_hosts")
+
+
 def _load_key(path: Path) -> paramiko.PKey:
     for cls in (paramiko.ECDSAKey, paramiko.Ed25519Key, paramiko.RSAKey):
         try:
@@ -144,7 +150,7 @@ class SSHShell:
         self.port = port
         self.user = user
         self.key_path = Path(key_path)
-        self.known_hosts = self.key_path.with_name(self.key_path.name + ".known_hosts")
+        self.known_hosts = known_hosts_file(self.key_path)
         self.connect_timeout = connect_timeout
         self.abort_check = abort_check
         self.max_sessions = max_sessions

@@ -13,6 +13,7 @@ The prompt comes from root's ``.bashrc`` (``[user@host dir]`` then ``#``).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,11 +26,17 @@ PASSWORD_PROMPT = r"Password: ?$"
 ROOT_PROMPT = r"(?:\[root@[^\]\r\n]*\]|sl-[0-9a-f]+)# ?$"
 
 
-def login_root(console, *, password: str, timeout: float) -> ConsoleShell:
-    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`."""
-    login(console, user="root", password=password, login_prompt=LOGIN_PROMPT,
-          password_prompt=PASSWORD_PROMPT, shell_prompt=ROOT_PROMPT, timeout=timeout)
-    shell = ConsoleShell(console)
+def login_root(console, *, password: str, timeout: float,
+               progress: Callable[[str], None] | None = None) -> ConsoleShell:
+    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`
+    (which logs in again the same way if a command ends its shell)."""
+    relogin = functools.partial(login, console, user="root", password=password,
+                                login_prompt=LOGIN_PROMPT, password_prompt=PASSWORD_PROMPT,
+                                shell_prompt=ROOT_PROMPT, timeout=timeout)
+    for note in relogin():
+        if progress is not None:
+            progress(note)
+    shell = ConsoleShell(console, relogin=relogin)
     shell.setup(timeout=timeout)
     return shell
 
@@ -45,7 +52,8 @@ def open_guest_shell(machine, *, password: str, key_path: Path, timeout: float,
 
     report = progress or (lambda _msg: None)
     report("logging in as root on the serial console")
-    guest = GuestShell(login_root(machine.console, password=password, timeout=timeout))
+    guest = GuestShell(login_root(machine.console, password=password, timeout=timeout,
+                                  progress=report))
     port = machine.ports.get("ssh") if ssh else None
     if port:
         report(f"enabling SSH (127.0.0.1:{port})")

@@ -6,6 +6,8 @@ down - on a guest that can be built here.  Nothing in it pretends to be SmartOS.
 """
 from __future__ import annotations
 
+import functools
+
 from smartos_lab.machine.disks import create_blank
 from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.shell import ConsoleShell, login
@@ -49,8 +51,11 @@ class TestGuestStrategy:
         return "ready"
 
     def login(self, machine, lab, config, progress) -> GuestShell:
-        login(machine.console, user="root", password=self.guest.root_password, timeout=60)
-        shell = ConsoleShell(machine.console)
+        relogin = functools.partial(login, machine.console, user="root",
+                                    password=self.guest.root_password, timeout=60)
+        for note in relogin():
+            progress(note)
+        shell = ConsoleShell(machine.console, relogin=relogin)
         shell.setup()
         guest = GuestShell(shell)
         port = machine.ports.get("ssh")
