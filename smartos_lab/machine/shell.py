@@ -342,7 +342,7 @@ class ConsoleShell:
         c.wait_quiet(0.3, timeout=min(3.0, timeout))    # let the prompt (and its queries) finish
         prompt_re = re.compile(re.escape(self.prompt))     # the echoed PS1= line has it split by quotes
         for line in (f"stty -echo; PS1='sl-''{self.nonce}# '; PS2=''; unset PROMPT_COMMAND",
-                     f"trap \"printf '\\\\n%s\\\\n' '__sl''_{self.nonce}_x__'\" EXIT; "
+                     f"trap \"printf '%s\\\\n' '__sl''_{self.nonce}_x__'\" EXIT; "
                      "bind 'set enable-bracketed-paste off' 2>/dev/null; "
                      "set +o vi +o emacs 2>/dev/null; true"):
             self._type(line, deadline)

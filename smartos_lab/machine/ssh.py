@@ -379,7 +379,8 @@ class SSHShell:
         try:
             if source is not None:
                 streams.send_from(source, deadline)
-                chan.shutdown_write()
+                if not chan.closed:
+                    chan.shutdown_write()
             streams.collect(deadline)
             status = chan.recv_exit_status()
         except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -733,7 +734,12 @@ class _Streams:
             while view:
                 self.checkpoint(deadline)
                 if chan.send_ready():
-                    view = view[chan.send(bytes(view)):]
+                    try:
+                        view = view[chan.send(bytes(view)):]
+                    except OSError:
+                        if chan.eof_received or chan.exit_status_ready():
+                            return          # it exited early and closed its side; status tells why
+                        raise
                 else:
                     self.drain()            # keep the remote side from blocking on its output
                     if chan.exit_status_ready():
