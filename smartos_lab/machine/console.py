@@ -104,6 +104,9 @@ SCAN_OVERLAP = 160          # characters of old text re-scanned with each new ch
 CRASH_TEXT_LIMIT = 16384
 EXIT_PROBE_GRACE = 2.0      # after EOF, how long QEMU may take to be seen as exited
 SEND_TIMEOUT = 30.0         # how long ``send`` waits for the guest side to take input
+COALESCE_BELOW = 4096       # a read this small while output streams ...
+COALESCE_STREAMING = 0.005  # (i.e. within this long of the previous read) ...
+COALESCE_DELAY = 0.001      # ... lets output gather this long before the next read
 
 
 @functools.lru_cache(maxsize=16)
@@ -282,6 +285,7 @@ class Console:
 
     # --- drain thread -----------------------------------------------------------
     def _drain(self) -> None:
+        last_read = 0.0
         try:
             while not self._closing:
                 try:
@@ -301,6 +305,14 @@ class Console:
                 if not data:
                     break
                 self._on_bytes(data)
+                # An emulated UART reaches the socket one byte per write: while output
+                # streams, let it gather for a moment instead of waking up for every byte
+                # (the wake-ups would take the CPU the emulation needs).  The first read
+                # after a pause is never delayed.
+                now = time.monotonic()
+                if len(data) < COALESCE_BELOW and now - last_read < COALESCE_STREAMING:
+                    time.sleep(COALESCE_DELAY)
+                last_read = now
         except Exception:                           # never die silently
             log.exception("%s: drain thread failed", self.name)
         finally:
@@ -602,6 +614,17 @@ class Console:
             self._queued = 0
             self._spawn.buffer = ""
             self._spawn._before = self._spawn.buffer_type()
+
+    def wait_output(self, mark: int, timeout: float) -> bool:
+        """Wait until there is text after ``mark`` (True) or ``timeout`` passed (False)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._text_base + self._text_len <= mark:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof or self._closing:
+                    return False
+                self._cond.wait(left)
+            return True
 
     def wait_quiet(self, seconds: float, timeout: float) -> bool:
         """Wait until no output arrived for ``seconds`` (True) or ``timeout`` passed (False)."""

@@ -70,8 +70,9 @@ from .result import CommandResult, OnOutput, refuse_nul
 log = logging.getLogger(__name__)
 
 LOGIN_REFUSED = r"Login incorrect|Permission denied|Authentication fail|Sorry"
-PROMPT_SETTLE = 0.1         # a prompt counts only when nothing follows it for this long
+PROMPT_SETTLE = 0.05        # a prompt counts only when nothing follows it for this long
 POKE_AFTER = 3.0            # send a newline when no prompt appeared for this long
+SETUP_QUIET = 0.05          # quiet console before the set-up lines are typed
 WINDOW = 4096               # search window for markers (keeps long outputs cheap)
 RESYNC_ATTEMPTS = 3
 INTERRUPT_BUDGET = 5.0      # ^C and resync after a timeout take at most this long
@@ -135,6 +136,7 @@ def login(console: Console, *, user: str = "root", password: str | None,
             raise ConsoleTimeout(f"no shell prompt after logging in as {user} within {timeout:g} s "
                                  f"(waiting for {shell_prompt!r})", tail=console.tail(),
                                  log_path=console.log_path)
+        seen = console.mark()                   # taken first: text after it wakes the wait below
         text = console.text_since(since)
         if text and console.idle_seconds >= PROMPT_SETTLE:
             m = refused.search(text) if typed_any else None
@@ -167,7 +169,12 @@ def login(console: Console, *, user: str = "root", password: str | None,
                 log.warning("%s: %s", console.name, notes[-1])
             type_line("")                       # nothing to answer: poke for a fresh prompt
             continue
-        time.sleep(0.02)
+        # sleep until the text may have settled into a prompt, or new text comes
+        idle = console.idle_seconds
+        if text and idle < PROMPT_SETTLE:
+            time.sleep(PROMPT_SETTLE - idle)
+        else:
+            console.wait_output(seen, min(POKE_AFTER, max(0.01, deadline - now)))
 
 
 _BEGIN_RE = re.compile(r"__sl_([0-9a-f]+_\d+)_b__")
@@ -339,7 +346,9 @@ class ConsoleShell:
     def _setup(self, timeout: float) -> None:
         c = self.console
         deadline = time.monotonic() + timeout
-        c.wait_quiet(0.3, timeout=min(3.0, timeout))    # let the prompt (and its queries) finish
+        # login() returned at a prompt that had been quiet for PROMPT_SETTLE; a moment more lets
+        # a terminal query sent with it (and our answer) pass before the first line is typed
+        c.wait_quiet(SETUP_QUIET, timeout=min(3.0, timeout))
         prompt_re = re.compile(re.escape(self.prompt))     # the echoed PS1= line has it split by quotes
         for line in (f"stty -echo; PS1='sl-''{self.nonce}# '; PS2=''; unset PROMPT_COMMAND",
                      f"trap \"printf '%s\\\\n' '__sl''_{self.nonce}_x__'\" EXIT; "
