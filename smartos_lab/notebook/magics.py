@@ -26,7 +26,7 @@ import sys
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from ..errors import ConfigError, LabError, LabNotFound
+from ..errors import ConfigError, LabError
 from .cells import CellError, CellOutput, run_streamed
 from .env import display
 from .undo import UndoHistory
@@ -131,7 +131,7 @@ class LabMagics(Magics):
 
     def select(self, name: str):
         """Make lab ``name`` the magics' lab: attached if running, booted if it can be."""
-        from ..lab import Lab, lab_names
+        from ..lab import Lab, LabState, lookup
         from ..machine.rundir import validate_name
         try:
             validate_name(name)
@@ -139,20 +139,20 @@ class LabMagics(Magics):
             raise UsageError(f"%lab: {exc}; type e.g. %lab workshop") from None
         if self.lab is not None and self.lab.name == name and self.lab.machine.alive():
             return self.lab
-        try:
+        found = lookup(name)
+        if found.state is LabState.RUNNING:
             lab = Lab.attach(name)
-        except LabNotFound:
-            lab = None
-        if lab is None:
-            if name in lab_names():
-                lab = Lab.up(name)                       # a stopped lab boots with its saved settings
-            else:
-                from .images import find_image
-                image = find_image()
-                if image is None:
-                    raise CellError(f"lab {name!r} does not exist and there is no SmartOS image to "
-                                    "boot it", _no_lab_paragraph()) from None
-                lab = Lab.up(name, image=str(image.path))
+        elif found.state is LabState.STOPPED:
+            lab = Lab.up(name)                          # boots again with its saved settings
+        elif found.state is LabState.ABSENT:
+            from .images import find_image
+            image = find_image()
+            if image is None:
+                raise CellError(f"lab {name!r} does not exist and there is no SmartOS image to "
+                                "boot it", _no_lab_paragraph())
+            lab = Lab.up(name, image=str(image.path))
+        else:
+            raise found.error()
         self._use(lab)
         return lab
 

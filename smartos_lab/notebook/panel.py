@@ -106,7 +106,7 @@ def _duration(seconds: float | None) -> str:
 
 def _fact_rows(f: LabFacts) -> list[tuple[str, str]]:
     return [("state", f"{f.state} ({f.detail})" if f.detail != f.state else f.state),
-            ("accelerator", f"{f.accel}: {f.accel_reason}"),
+            ("accelerator", f.accel_reason or f.accel),
             ("uptime", _duration(f.uptime)),
             ("memory / CPUs", f"{f.memory_mib} MiB / {f.cpus}"),
             ("platform", f.platform),
@@ -143,6 +143,7 @@ class LabPanel:
                               self.checkpoint_rows, w.HBox([self.name, self.save_button]),
                               self.message, w.HTML("<b>Console</b>"), self.console])
         self.widget.add_class("smartos-lab-panel")
+        self._shown: tuple[str, ...] | None = None      # checkpoint names drawn
         self.save_button.on_click(lambda _b: self._act(self._save))
         self._busy = threading.Lock()
         self._stop = threading.Event()
@@ -166,10 +167,10 @@ class LabPanel:
 
     def _draw_checkpoints(self, f: LabFacts) -> None:
         w = widgets()
-        known = [row for row in self.checkpoint_rows.children]
-        names = [getattr(row, "_checkpoint", None) for row in known]
-        if names == [c.name for c in f.checkpoints]:
+        names = tuple(c.name for c in f.checkpoints)
+        if names == self._shown:
             return
+        self._shown = names
         rows = []
         for c in f.checkpoints:
             label = w.HTML(f"<code>{html.escape(c.name)}</code> "

@@ -178,7 +178,7 @@ def test_start_here_runs_in_the_browser_without_error_output(page, server, tmp_p
     assert "smartos-lab:" in text and "accelerator:" in text          # the doctor's report
     report = page.locator(".jp-OutputArea-output", has_text="smartos-lab:").first
     report.scroll_into_view_if_needed()
-    assert "accelerator" in report.inner_text()
+    assert "accelerator" in report.text_content()
     _shot(page, tmp_path, "00-start-here")
 
 
