@@ -48,13 +48,14 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab_name():
-    from smartos_lab.lab import Lab, register_strategy
+    from smartos_lab.lab import Lab, LabState, lookup, register_strategy
     from tests.guest.strategy import TestGuestStrategy
     register_strategy("test-guest", TestGuestStrategy)
     name = f"browser-{os.getpid()}"
-    Lab.up(name, strategy=TestGuestStrategy(), progress=False).detach()    # the kernel attaches
+    Lab.up(name, strategy=TestGuestStrategy(), progress=False).down()      # %lab boots it again
     yield name
-    Lab.attach(name).down()
+    if lookup(name).state is LabState.RUNNING:
+        Lab.attach(name).down()
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +199,7 @@ def test_magics_stream_show_the_panel_and_save_a_checkpoint(page, server, lab_na
     # the %%sh cell's first line is in the page while the cell still runs
     sh_cell = page.locator(".jp-CodeCell").nth(2)
     try:
-        sh_cell.get_by_text("line 1").wait_for(timeout=180_000)
+        sh_cell.get_by_text("line 1").wait_for(timeout=300_000)
     except Exception:
         _shot(page, tmp_path, "magics-failed")
         print(json.dumps(_outputs(page), indent=1)[:5000])
@@ -213,6 +214,12 @@ def test_magics_stream_show_the_panel_and_save_a_checkpoint(page, server, lab_na
     assert time.monotonic() - seen_first > 2.5
     _wait_done(page)
     assert not [o for cell in _outputs(page) for o in cell if o["output_type"] == "error"]
+
+    # %lab booted the stopped lab, its progress shown as steps ending in "done"
+    steps = page.locator(".jp-CodeCell").nth(1).locator(".smartos-lab-steps")
+    assert steps.text_content().startswith("done"), steps.text_content()
+    steps.scroll_into_view_if_needed()
+    _shot(page, tmp_path, "magics-boot-steps")
 
     panel = page.locator(".smartos-lab-panel").last
     panel.wait_for(timeout=60_000)
