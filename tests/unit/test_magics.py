@@ -334,3 +334,12 @@ def test_undo_adopts_undo_points_already_in_the_lab(lab, loaded):
     run(loaded, "%autocheckpoint on")
     run(loaded, "%%sh\ntrue")
     assert "undo-8" in lab.saved
+
+
+def test_magic_lines_expand_python_variables_as_the_notebooks_use_them(lab, loaded):
+    loaded.user_ns["uuid"] = "384de5e9-c9d9-4382-9dd3-949ab410be45"
+    run(loaded, "%%zone {uuid}\nps -e | wc -l")
+    assert lab.shell.calls[-1][0] == "zlogin 384de5e9-c9d9-4382-9dd3-949ab410be45 'ps -e | wc -l'"
+    loaded.user_ns["NAME"] = "before-zfs"
+    assert run(loaded, "%checkpoint $NAME") is None
+    assert ("checkpoint", "before-zfs") in lab.calls
