@@ -16,6 +16,7 @@ from ..errors import CommandFailed, LabError
 from ..machine.result import CommandResult
 
 STDERR_TAIL = 5             # lines of stderr a failed command's error shows
+MAX_LINES = 15              # lines of a lab error's message a cell shows
 RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 
@@ -25,17 +26,24 @@ class CellError(Exception):
     def __init__(self, title: str, lines: list[str] | tuple[str, ...] = ()):
         self.title = title
         self.lines = list(lines)
+        self.error: BaseException | None = None      # the lab error shown, if any
         super().__init__("\n".join([title, *self.lines]))
 
     def _render_traceback_(self) -> list[str]:
         return [f"{RED}{BOLD}{self.title}{RESET}", *self.lines]
 
     @classmethod
-    def from_lab_error(cls, exc: LabError) -> CellError:
-        """``ErrorType: message`` (the message is written for people already)."""
+    def from_lab_error(cls, exc: LabError, max_lines: int = MAX_LINES) -> CellError:
+        """``ErrorType: message`` (the message is written for people already), at most
+        ``max_lines`` more lines; the error itself stays in ``.error``."""
         text = str(exc).rstrip() or type(exc).__name__
         first, *rest = text.split("\n")
-        return cls(f"{type(exc).__name__}: {first}", rest)
+        if len(rest) > max_lines:
+            more = len(rest) - max_lines
+            rest = rest[:max_lines] + [f"  ... {more} more lines (all in sys.last_value.error)"]
+        made = cls(f"{type(exc).__name__}: {first}", rest)
+        made.error = exc
+        return made
 
 
 def command_failed(result: CommandResult, stderr_tail: int = STDERR_TAIL) -> CellError:

@@ -343,3 +343,19 @@ def test_magic_lines_expand_python_variables_as_the_notebooks_use_them(lab, load
     loaded.user_ns["NAME"] = "before-zfs"
     assert run(loaded, "%checkpoint $NAME") is None
     assert ("checkpoint", "before-zfs") in lab.calls
+
+
+def test_a_long_lab_error_is_cut_to_a_few_lines_and_kept_whole(lab, loaded, capsys):
+    from smartos_lab.errors import CommandTimeout
+
+    def times_out(command, timeout=60.0, *, via=None, on_output=None):
+        raise CommandTimeout(f"command did not finish within {timeout:g} s and was interrupted: {command}",
+                             tail="\n".join(f"console line {i}" for i in range(40)), log_path="/x/serial.log")
+    lab.sh = times_out
+    err = run(loaded, "%%sh --timeout 2\nsleep 10")
+    assert isinstance(err, CellError)
+    assert err.title == "CommandTimeout: command did not finish within 2 s and was interrupted: sleep 10"
+    assert len(err.lines) == 16 and "more lines (all in sys.last_value.error)" in err.lines[-1]
+    assert "console line 39" in str(err.error)
+    import sys
+    assert sys.last_value is err
