@@ -105,6 +105,17 @@ def test_an_interrupt_stops_the_guest_command_and_the_shell_stays_usable(ip, cap
     assert capsys.readouterr().out == "usable\nno-sleep-left\n"
 
 
+def test_an_interrupt_over_the_console_leaves_it_usable_too(ip, capsys):
+    main = threading.main_thread().ident
+    timer = threading.Timer(1.5, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    err = ip.run_cell("%%sh --via console\nsleep 60; echo never").error_in_exec
+    assert isinstance(err, CellError) and err.title == "interrupted", err
+    capsys.readouterr()
+    assert ip.run_cell("%%sh --via console\necho usable").error_in_exec is None
+    assert capsys.readouterr().out == "usable\n"
+
+
 def test_undo_brings_back_a_file_deleted_in_the_undone_cell(ip, capsys):
     assert ip.run_cell("%%sh\necho precious > /root/keep.txt").error_in_exec is None
     ip.run_line_magic("autocheckpoint", "on")
@@ -133,6 +144,16 @@ def test_the_panel_facts_say_running_over_ssh_with_the_checkpoints(lab, ip):
     assert facts.uptime is not None and facts.uptime > 0
     assert "panel-cp" in [c.name for c in facts.checkpoints]
     assert f"lab {NAME}" in panel_text(facts) and "panel-cp" in panel_text(facts)
+
+
+def test_the_panel_says_paused_while_the_guest_is_paused(lab):
+    lab.machine.qmp.pause()
+    try:
+        facts = lab_facts(lab)
+        assert facts.state == "paused" and facts.detail == "paused"
+    finally:
+        lab.machine.qmp.resume()
+    assert lab_facts(lab).state == "running"
 
 
 def test_the_panel_widget_saves_a_checkpoint_without_blocking_and_lists_it(lab):
