@@ -523,7 +523,7 @@ class Lab:
             if not image.verified:
                 steps.step("verify", f"checking the sha1 of {image.file_path}")
                 image = cache.verify(uuid)
-            if self.shell.transport != "ssh" and image.size > CONSOLE_COPY_LIMIT:
+            if not self.shell.ssh_usable() and image.size > CONSOLE_COPY_LIMIT:
                 raise TransportError(
                     f"zone image {uuid} is {image.size / 2**20:.1f} MiB: too big for the serial "
                     f"console (limit {CONSOLE_COPY_LIMIT // 1024} KiB), and SSH to lab {self.name} "
@@ -670,7 +670,7 @@ class _Checked:
 
     @property
     def transport(self) -> str:
-        return getattr(self.lab.shell, "transport", "console")
+        return self.lab.shell.transport
 
     def run(self, command: str, timeout: float = 60.0) -> CommandResult:
         return self.lab.sh(command, timeout=timeout)
