@@ -24,7 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import paths
+from . import clones, paths
 from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
 from .machine.accel import detect_accel
 from .machine.checkpoints import require as require_checkpoint
@@ -61,6 +61,7 @@ class LabConfig:
     hostname: str = ""
     set_up: bool = False            # first-boot setup has completed
     extra: dict[str, Any] = field(default_factory=dict)
+    origin: dict[str, Any] = field(default_factory=dict)   # clones: see smartos_lab.clones.Origin
 
 
 class LabDir:
@@ -256,6 +257,8 @@ class Lab:
                 disk_size=parse_size(disk_size) if disk_size else 0,
                 accel=accel or "auto", kernel_args=kernel_args or "", hostname=hostname or "")
         strat = strat or _default_strategy(config.strategy)
+        clones.guard_source(lab_dir.path, "up")
+        strat = clones.starting_strategy(config, strat)
         lab_dir.create()
         strat.prepare(lab_dir, config, report)
         lab_dir.save(config)
@@ -334,8 +337,14 @@ class Lab:
         self._close_transports()
         self.machine.detach()
 
-    def destroy(self) -> None:
-        """Stop the lab if it runs and delete its directory (disks included)."""
+    def destroy(self, *, force: bool = False) -> None:
+        """Stop the lab if it runs and delete its directory (disks included).
+
+        Refused while clones depend on it, unless ``force`` makes them standalone first.
+        """
+        if force:
+            clones.release_source(self.lab_dir.path)
+        clones.guard_source(self.lab_dir.path, "destroy")
         if self.machine.alive():
             self.down()
         shutil.rmtree(self.lab_dir.path, ignore_errors=True)
@@ -346,6 +355,14 @@ class Lab:
         close = getattr(self.shell, "close", None)
         if close is not None:
             close()
+
+    def clone(self, new_name: str, *, from_checkpoint: str | None = None) -> clones.CloneInfo:
+        """Make lab ``new_name``: qcow2 overlays on this lab's disks, its own name, run dir and
+        ports, this lab's secrets.  A running lab is cloned from a checkpoint (RAM included:
+        the clone's first start continues from it, no boot); start it with ``Lab.up(new_name)``.
+        """
+        return clones.clone(self.lab_dir.path, new_name, checkpoint=from_checkpoint,
+                            labs_root=self.lab_dir.path.parent)
 
     # -- commands -------------------------------------------------------------------
     def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
