@@ -182,7 +182,7 @@ def up(golden: str | Path, *, ratio: float | None = None, available_mib: int | N
     Each started seat is left running (detached) with a logged-in shell."""
     from .lab import Lab, LabDir
 
-    names = [n for n in _seats(golden, labs_root) if not clones.isis_running(n)]
+    names = [n for n in _seats(golden, labs_root) if not clones.is_running(n)]
     admit([seat_memory_mib(n, labs_root) for n in names], ratio=ratio,
           available_mib=available_mib)
     report = progress or (lambda _msg: None)
@@ -203,7 +203,7 @@ def down(golden: str | Path, *, labs_root: Path | None = None) -> list[str]:
     """Stop every running seat of ``golden``; returns their names."""
     from .machine.registry import stop
 
-    names = [n for n in _seats(golden, labs_root) if clones.isis_running(n)]
+    names = [n for n in _seats(golden, labs_root) if clones.is_running(n)]
     for name in names:
         stop(name)
     return names
@@ -216,7 +216,7 @@ def reset(golden: str | Path, checkpoint: str | None = None, *, labs_root: Path 
     from .machine.registry import stop
 
     names = _seats(golden, labs_root)
-    running = [n for n in names if clones.isis_running(n)]
+    running = [n for n in names if clones.is_running(n)]
     if checkpoint is not None:
         clones.materialise(clones.lab_folder(Path(golden)), checkpoint)   # before any stop
     for name in running:
