@@ -222,7 +222,7 @@ def _populate(source: Path, dest: Path, base: Base | None) -> None:
             target.chmod(0o600)
         elif path.stat().st_size <= COPY_LIMIT:
             shutil.copyfile(path, target)
-            target.chmod(0o600 if path.stat().st_mode & 0o077 == 0 else 0o640)
+            target.chmod(0o600)             # secrets stay private to the clone's owner
         else:
             target.symlink_to(path)
 

@@ -83,6 +83,8 @@ def stop(name: str, timeout: float = 10.0, root: Path | None = None) -> LabStatu
     """
     validate_name(name)
     root = Path(root) if root is not None else paths.run_root()
+    if root.is_dir():
+        check_private_dir(root, "run root")     # another user's labs: say so, not "no such lab"
     rd = RunDir(root / name)
     if os.path.lexists(rd.path):
         check_private_dir(rd.path, "run dir")
