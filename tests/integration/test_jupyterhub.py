@@ -84,6 +84,8 @@ class Hub:
                 return resp.status, (json.loads(text) if text.strip() else None)
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+        except urllib.error.URLError as exc:          # not listening (yet)
+            return 0, str(exc.reason)
 
     def wait_ready(self, user: str) -> None:
         deadline = time.monotonic() + SERVER_TIMEOUT
@@ -110,8 +112,8 @@ class Hub:
         from tornado.websocket import websocket_connect
 
         ws_url = self.url.replace("http", "ws", 1) + f"/user/{user}/api/kernels/{kernel_id}/channels"
-        conn = await websocket_connect(HTTPRequest(ws_url, headers={
-            "Authorization": f"token {TOKEN}"}), connect_timeout=60)
+        conn = await websocket_connect(HTTPRequest(ws_url, connect_timeout=60, headers={
+            "Authorization": f"token {TOKEN}"}))
         msg_id = uuid.uuid4().hex
         conn.write_message(json.dumps({
             "header": {"msg_id": msg_id, "username": user, "session": uuid.uuid4().hex,
