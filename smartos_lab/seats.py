@@ -27,7 +27,8 @@ from .errors import ConfigError, HostError, LabError
 from .machine.rundir import validate_name
 
 MAX_SEATS = 500
-QEMU_OVERHEAD_MIB = 160         # RSS beyond guest RAM measured under TCG (benchmarks/bench_seats.py)
+QEMU_OVERHEAD_MIB = 64          # QEMU beyond guest RAM: 46 MiB RSS measured for a bare TCG QEMU
+                                # (benchmarks/bench_seats.py), plus a margin
 DEFAULT_RATIO = 1.0
 
 Progress = Callable[[str], None]
