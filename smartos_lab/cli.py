@@ -129,11 +129,18 @@ def add_up(p: argparse.ArgumentParser) -> None:
                    help="boot path (default: auto for a new lab, unchanged for an existing one)")
     p.add_argument("--kernel-args", default="", help="extra kernel flags, e.g. -k for kmdb (direct boot)")
     p.add_argument("--hostname", default="")
+    p.add_argument("--force", action="store_true",
+                   help="first make this lab's clones standalone (it is read-only while they "
+                        "depend on it)")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .lab import Lab
+    from .clones import release_source
+    from .lab import Lab, LabDir
 
+    if args.force and LabDir(args.name).exists():
+        for name in release_source(LabDir(args.name).path):
+            print(f"made clone {name} standalone")
     image = args.platform or args.image
     lab = Lab.up(args.name, image=image, release=args.release, memory=args.memory,
                  cpus=args.cpus, disks=args.disks, disk_size=args.disk_size, accel=args.accel,

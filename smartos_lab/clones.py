@@ -53,6 +53,8 @@ class Origin:
     base: str = ""              # the materialised checkpoint the disks sit on
     ram: str = ""               # the RAM the next start loads while ``resume`` is set
     resume: bool = False
+    memory_mib: int = 0         # the machine size the RAM was saved with
+    cpus: int = 0
 
     @classmethod
     def of(cls, config: Any) -> Origin | None:
@@ -188,7 +190,7 @@ def clone(source: str | Path, new_name: str, *, checkpoint: str | None = None,
     base = materialise(source, checkpoint) if checkpoint is not None else None
     origin = Origin(lab=config.name, path=str(source), checkpoint=checkpoint or "",
                     base=str(base.path) if base else "", ram=str(base.ram) if base else "",
-                    resume=base is not None)
+                    resume=base is not None, memory_mib=config.memory_mib, cpus=config.cpus)
     new.path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(_mkdtemp(new.path.parent, f".{new_name}."))
     try:
@@ -363,6 +365,12 @@ class ResumeStrategy:
         if not self.ram.is_file() or not os.access(self.ram, os.R_OK):
             raise LabError(f"cannot read the checkpoint RAM {self.ram} that lab {config.name!r} "
                            "starts from (was its golden lab or base removed, or is it private?)")
+        origin = Origin.of(config)
+        if origin is not None and origin.memory_mib and (config.memory_mib, config.cpus) != \
+                (origin.memory_mib, origin.cpus):
+            progress(f"the checkpoint was saved with {origin.memory_mib} MiB and {origin.cpus} "
+                     "CPUs; the clone starts with them")
+            config.memory_mib, config.cpus = origin.memory_mib, origin.cpus
         self.inner.prepare(lab, config, progress)
 
     def spec(self, lab, config, accel: str):

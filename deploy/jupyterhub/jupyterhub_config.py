@@ -17,7 +17,7 @@ The instructor (an admin user, or root) sees every lab: ``smartos-lab ps --all-u
 
 Settings come from the environment so one file serves the host and the tests:
 SMARTOS_LAB_SHARED, SMARTOS_LAB_HUB_IP (127.0.0.1), SMARTOS_LAB_HUB_PORT (8000),
-SMARTOS_LAB_WORKSHOP_GROUP (smartos-lab: who may log in), SMARTOS_LAB_INSTRUCTORS
+SMARTOS_LAB_WORKSHOP_GROUP (workshop: who may log in), SMARTOS_LAB_INSTRUCTORS
 (comma-separated admin users), SMARTOS_LAB_IDLE_MINUTES (60).  Run as root:
 ``jupyterhub -f deploy/jupyterhub/jupyterhub_config.py`` (see README.md here).
 """
@@ -29,7 +29,7 @@ import sys
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
 shared = os.environ.get("SMARTOS_LAB_SHARED", "/srv/smartos-lab")
-group = os.environ.get("SMARTOS_LAB_WORKSHOP_GROUP", "smartos-lab")
+group = os.environ.get("SMARTOS_LAB_WORKSHOP_GROUP", "workshop")
 instructors = {u for u in os.environ.get("SMARTOS_LAB_INSTRUCTORS", "").split(",") if u}
 idle_minutes = int(os.environ.get("SMARTOS_LAB_IDLE_MINUTES", "60"))
 
