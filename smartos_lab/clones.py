@@ -10,7 +10,8 @@ From a checkpoint, the checkpoint is *materialised* once per golden into
 (``qemu-img convert -l snapshot.name=...``) and its RAM (the migration stream
 ``savevm`` stored in the qcow2 file, :mod:`smartos_lab.machine.qcow2`).  Clones
 then sit on that read-only base and their first start loads the RAM with
-``-incoming "exec:cat FILE"``: no boot, the guest's uptime continues.
+``-incoming "exec:cat FILE"`` (QEMU 7.2 has no ``file:`` migration URI; it came in
+8.2): no boot, the guest's uptime continues.
 
 A source is read-only while clones depend on it: :func:`guard_source` refuses
 to boot or destroy it (naming the clones) unless they are made standalone

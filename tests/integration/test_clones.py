@@ -24,7 +24,7 @@ from tests.guest.strategy import TestGuestStrategy
 pytestmark = pytest.mark.guest
 
 GOLDEN = f"golden-{os.getpid()}"
-MARK_OFFSET = 4096
+MNT = "/mnt/data"           # the data disk, an ext2 file system the golden made
 
 
 def _strategy() -> TestGuestStrategy:
@@ -36,17 +36,22 @@ def _up(name: str, messages: list[str] | None = None) -> Lab:
                                                         else False))
 
 
-def _write_mark(lab: Lab, text: str) -> None:
-    lab.check(f"printf %s {text} | dd of=/dev/vda bs=512 seek={MARK_OFFSET // 512} "
-              "conv=notrunc 2>/dev/null && sync")
+def _mount(lab: Lab) -> None:
+    lab.check(f"mkdir -p {MNT} && (grep -q ' {MNT} ' /proc/mounts || mount -t ext2 /dev/vda {MNT})")
 
 
-def _disk_bytes(path: Path, tmp_path: Path, offset: int, length: int) -> bytes:
+def _write(lab: Lab, name: str) -> None:
+    lab.check(f"echo {name} > {MNT}/{name}.txt && sync")
+
+
+def _files_on_disk(path: Path, tmp_path: Path) -> set[str]:
+    """The files in the ext2 file system on qcow2 disk ``path``, read on the host."""
     raw = tmp_path / f"{path.parent.parent.name}.raw"
     subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", str(path), str(raw)], check=True)
-    with open(raw, "rb") as f:
-        f.seek(offset)
-        return f.read(length)
+    out = subprocess.run(["debugfs", "-R", "ls -p /", str(raw)], capture_output=True, text=True,
+                         check=True).stdout
+    names = {line.split("/")[5] for line in out.splitlines() if line.count("/") >= 6}
+    return names - {".", "..", "lost+found"}
 
 
 def _sha256(path: Path) -> str:
@@ -61,7 +66,9 @@ def _leftovers(root: Path) -> list[str]:
 def golden():
     register_strategy("test-guest", _strategy)
     lab = _up(GOLDEN)
-    _write_mark(lab, "golden-mark")
+    lab.check("mke2fs -q /dev/vda")
+    _mount(lab)
+    _write(lab, "golden")
     lab.checkpoint("ready")
     lab.uptime_at_checkpoint = float(lab.check("cut -d' ' -f1 /proc/uptime").stdout)
     yield lab
@@ -101,6 +108,7 @@ def test_a_clone_from_a_checkpoint_reaches_a_shell_without_booting(golden):
         assert READY_LINE not in lab.serial_log.read_text(errors="replace")   # no boot
         assert any("checkpoint's RAM" in m for m in messages)
         assert lab.sh("echo via-$((1+1))").stdout == "via-2\n"
+        assert lab.check(f"cat {MNT}/golden.txt").stdout == "golden\n"     # still mounted
         assert lab.machine.ports["ssh"] != golden.machine.ports["ssh"]
         key = lab.lab_dir.ssh_key
         assert key.read_bytes() == golden.lab_dir.ssh_key.read_bytes()
@@ -118,19 +126,19 @@ def test_two_clones_run_at_once_and_neither_sees_the_others_writes(golden, tmp_p
     clones.clone(golden.lab_dir.path, "c3")                 # the stopped golden's disks: a boot
     c2, c3 = _up("c2"), _up("c3")
     try:
-        _write_mark(c2, "mark-of-c2")
-        _write_mark(c3, "mark-of-c3")
-        read = f"dd if=/dev/vda bs=1 skip={MARK_OFFSET} count=10 2>/dev/null"
-        assert c2.check(read).stdout == "mark-of-c2"
-        assert c3.check(read).stdout == "mark-of-c3"
+        _mount(c3)                                      # c3 booted; c2 resumed with it mounted
+        _write(c2, "c2")
+        _write(c3, "c3")
+        assert c2.check(f"ls {MNT}").stdout.split() == ["c2.txt", "golden.txt", "lost+found"]
+        assert c3.check(f"ls {MNT}").stdout.split() == ["c3.txt", "golden.txt", "lost+found"]
     finally:
         c2.down()
         c3.down()
-    assert _disk_bytes(LabDir("c2").disks_dir / "data0.qcow2", tmp_path, MARK_OFFSET, 10) == \
-        b"mark-of-c2"
-    assert _disk_bytes(LabDir("c3").disks_dir / "data0.qcow2", tmp_path, MARK_OFFSET, 10) == \
-        b"mark-of-c3"
-    assert _disk_bytes(golden_disk, tmp_path, MARK_OFFSET, 11) == b"golden-mark"
+    assert _files_on_disk(LabDir("c2").disks_dir / "data0.qcow2", tmp_path) == \
+        {"golden.txt", "c2.txt"}
+    assert _files_on_disk(LabDir("c3").disks_dir / "data0.qcow2", tmp_path) == \
+        {"golden.txt", "c3.txt"}
+    assert _files_on_disk(golden_disk, tmp_path) == {"golden.txt"}
     assert _sha256(golden_disk) == before
     assert image_info(LabDir("c3").disks_dir / "data0.qcow2").backing_file == golden_disk
 
@@ -157,7 +165,7 @@ def test_force_makes_the_clones_standalone_before_the_golden_goes(golden):
     assert image_info(LabDir("c3").disks_dir / "data0.qcow2").backing_file is None
     c3 = _up("c3")
     try:
-        assert c3.check(f"dd if=/dev/vda bs=1 skip={MARK_OFFSET} count=10 2>/dev/null").stdout \
-            == "mark-of-c3"
+        _mount(c3)
+        assert c3.check(f"cat {MNT}/c3.txt").stdout == "c3\n"
     finally:
         c3.down()
