@@ -355,3 +355,15 @@ def test_root_lists_every_users_lab(labs):
     for user, row in mine.items():
         assert row[1:4] == ["mylab", "running", str(labs[user]["pid"])]
         assert row[-1] == "golden@ready"
+
+
+def test_stopping_a_users_server_stops_their_labs(hub, labs):
+    user = USERS[2]
+    pid = labs[user]["pid"]
+    status, _ = hub.api("DELETE", f"/hub/api/users/{user}/server", timeout=180)
+    assert status in (202, 204)
+    deadline = time.monotonic() + 120
+    while Path(f"/proc/{pid}").exists():
+        assert time.monotonic() < deadline, f"{user}'s QEMU (pid {pid}) still runs"
+        time.sleep(0.5)
+    assert Path(labs[user]["lab_dir"], "lab.json").is_file()       # the disks stay
