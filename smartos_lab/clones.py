@@ -34,7 +34,8 @@ from .machine import qcow2
 from .machine.checkpoints import validate_checkpoint_name
 from .machine.disks import convert_snapshot, create_overlay, image_info, in_use
 from .machine.disks import flatten as flatten_disk
-from .machine.rundir import RunDir, validate_name
+from .machine.guest import BootResult
+from .machine.rundir import validate_name
 
 BASES_DIR = "bases"
 BASE_META = "base.json"
@@ -56,6 +57,7 @@ class Origin:
     resume: bool = False
     memory_mib: int = 0         # the machine size the RAM was saved with
     cpus: int = 0
+    seat: int = 0               # seat number when made by smartos_lab.seats (0: not a seat)
 
     @classmethod
     def of(cls, config: Any) -> Origin | None:
@@ -197,7 +199,7 @@ def clone(source: str | Path, new_name: str, *, checkpoint: str | None = None,
     try:
         _populate(source, work, base)
         config = dataclasses.replace(config, name=new_name, origin=asdict(origin),
-                                     extra=_moved(config.extra, source, new.path))
+                                     strategy_state=_moved(config.strategy_state, source, new.path))
         (work / "lab.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
         work.rename(new.path)
     except BaseException:
@@ -230,11 +232,14 @@ def _populate(source: Path, dest: Path, base: Base | None) -> None:
             target.symlink_to(path)
 
 
-def _moved(extra: dict, source: Path, new: Path) -> dict:
-    """``extra`` with paths inside the source lab pointed at the clone's copy."""
+def _moved(state: Any, source: Path, new: Path) -> Any:
+    """The strategy's saved state (lab.json's dict) with paths inside the source lab pointed
+    at the clone's copy."""
+    if not isinstance(state, dict):
+        return state
     prefix = str(source) + os.sep
     return {k: (str(new) + os.sep + v[len(prefix):] if isinstance(v, str) and v.startswith(prefix)
-                else v) for k, v in extra.items()}
+                else v) for k, v in state.items()}
 
 
 # --- dependants, guard, flatten, reset ----------------------------------------------------------
@@ -362,17 +367,17 @@ class ResumeStrategy:
         self.ram = Path(ram)
         self.name = inner.name
 
-    def prepare(self, lab, config, progress) -> None:
+    def prepare(self, lab, config, steps) -> None:
         if not self.ram.is_file() or not os.access(self.ram, os.R_OK):
             raise LabError(f"cannot read the checkpoint RAM {self.ram} that lab {config.name!r} "
                            "starts from (was its golden lab or base removed, or is it private?)")
         origin = Origin.of(config)
         if origin is not None and origin.memory_mib and (config.memory_mib, config.cpus) != \
                 (origin.memory_mib, origin.cpus):
-            progress(f"the checkpoint was saved with {origin.memory_mib} MiB and {origin.cpus} "
+            steps.info(f"the checkpoint was saved with {origin.memory_mib} MiB and {origin.cpus} "
                      "CPUs; the clone starts with them")
             config.memory_mib, config.cpus = origin.memory_mib, origin.cpus
-        self.inner.prepare(lab, config, progress)
+        self.inner.prepare(lab, config, steps)
 
     def spec(self, lab, config, accel: str):
         spec = self.inner.spec(lab, config, accel)
@@ -382,8 +387,9 @@ class ResumeStrategy:
     def console_factory(self):
         return self.inner.console_factory()
 
-    def boot(self, machine, lab, config, progress) -> str:
-        progress(f"loading the checkpoint's RAM ({self.ram.stat().st_size >> 20} MiB)")
+    def boot(self, machine, lab, config, steps) -> BootResult:
+        steps.step("load RAM", f"loading the checkpoint's RAM ({self.ram.stat().st_size >> 20} MiB)"
+                   " instead of booting")
         deadline = time.monotonic() + RESUME_TIMEOUT
         while True:
             if not machine.alive():
@@ -400,10 +406,10 @@ class ResumeStrategy:
             origin.resume = False
             config.origin = asdict(origin)
         machine.console.sendline("")          # a fresh prompt for login to find
-        return "ready"
+        return BootResult.READY
 
-    def login(self, machine, lab, config, progress):
-        return self.inner.login(machine, lab, config, progress)
+    def login(self, machine, lab, config, steps):
+        return self.inner.login(machine, lab, config, steps)
 
 
 def starting_strategy(config: Any, strategy: Any) -> Any:
@@ -455,10 +461,9 @@ def _qcow2_files(lab_path: Path) -> list[str]:
     return found
 
 
-def is_running(name: str) -> bool:
-    from . import paths
-    rd = RunDir(paths.run_root() / name)
-    return rd.path.is_dir() and rd.live_pid() is not None
+def is_running(name: str, labs_root: Path | None = None) -> bool:
+    from .lab import LabState, lookup
+    return lookup(name, labs_root).state is LabState.RUNNING
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from . import clones
 from .errors import ConfigError, HostError, LabError
 from .machine.rundir import validate_name
+from .steps import StepEvent
 
 MAX_SEATS = 500
 QEMU_OVERHEAD_MIB = 64          # QEMU beyond guest RAM: 46 MiB RSS measured for a bare TCG QEMU
@@ -136,11 +137,11 @@ def seats_of(golden: str | Path, labs_root: Path | None = None) -> list[str]:
     found = []
     for name in lab_names(labs_root):
         try:
-            seat = LabDir(name, labs_root).load().extra.get("seat") or {}
+            origin = clones.Origin.of(LabDir(name, labs_root).load())
         except LabError:
             continue
-        if seat.get("golden") == source:
-            found.append((seat.get("index", 0), name))
+        if origin is not None and origin.seat and origin.path == source:
+            found.append((origin.seat, name))
     return [name for _, name in sorted(found)]
 
 
@@ -166,7 +167,7 @@ def create(golden: str | Path, count: int, *, prefix: str = "seat", checkpoint: 
             made.append(info)
             lab = LabDir(name, labs_root)
             config = lab.load()
-            config.extra["seat"] = {"golden": str(source), "index": index}
+            config.origin["seat"] = index
             lab.save(config)
     except BaseException:
         for info in made:
@@ -191,7 +192,7 @@ def up(golden: str | Path, *, ratio: float | None = None, available_mib: int | N
 
     def start(name: str) -> SeatStart:
         origin = clones.Origin.of(LabDir(name, labs_root).load())
-        lab = Lab.up(name, progress=lambda msg: report(f"{name}: {msg}"), labs_root=labs_root)
+        lab = Lab.up(name, progress=_prefixed(name, report), labs_root=labs_root)
         seconds = time.monotonic() - started
         lab.detach()
         report(f"{name}: shell ready after {seconds:.1f} s")
@@ -232,7 +233,7 @@ def reset(golden: str | Path, checkpoint: str | None = None, *, labs_root: Path 
     report = progress or (lambda _msg: None)
 
     def start(name: str) -> SeatStart:
-        lab = Lab.up(name, progress=lambda msg: report(f"{name}: {msg}"), labs_root=labs_root)
+        lab = Lab.up(name, progress=_prefixed(name, report), labs_root=labs_root)
         lab.detach()
         return SeatStart(name, time.monotonic() - started, True)
 
@@ -312,6 +313,14 @@ def _each(names: list[str], start: Callable[[str], SeatStart],
     if errors:
         raise LabError(f"{len(errors)} of {len(names)} seats did not start:\n" + "\n".join(errors))
     return results
+
+
+def _prefixed(name: str, report: Progress) -> Callable[[StepEvent], None]:
+    """A :meth:`Lab.up` progress subscriber that reports ``<seat>: <message>`` lines."""
+    def show(event: StepEvent) -> None:
+        if event.message:
+            report(f"{name}: {event.message}")
+    return show
 
 
 def _cpu_ticks(pid: int) -> int:

@@ -16,11 +16,20 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import staged_dir
 from ..errors import ConfigError, ImageError
 from .fat import fat_copy_out, fat_list
 from .gpt import find_partition
 from .iso import IsoReader
-from .local import BOOT_ARCHIVE, UNIX, VERSION_FILE, identify, platform_dir_of, read_version
+from .local import (
+    BOOT_ARCHIVE,
+    UNIX,
+    VERSION_FILE,
+    LocalImage,
+    identify,
+    platform_dir_of,
+    read_version,
+)
 
 ROOT_PARTITION = "root"
 HASH = BOOT_ARCHIVE + ".hash"
@@ -58,7 +67,8 @@ def platform_files(root: str | os.PathLike) -> PlatformFiles:
                          root_password=optional(ROOT_PASSWORD))
 
 
-def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> PlatformFiles:
+def extract_platform(source: str | os.PathLike | LocalImage,
+                     dest_dir: str | os.PathLike) -> PlatformFiles:
     """Make ``dest_dir/platform/`` from a platform tarball (extracts only the boot files),
     a platform directory (symlinked, not copied), an uncompressed USB image (copied out
     of its ``root`` FAT partition with mtools) or an ISO (copied out of its ``/platform``
@@ -74,7 +84,7 @@ def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> 
     target = dest_dir / "platform"
     if target.exists() or target.is_symlink():
         raise ImageError(f"{target} already exists; remove it or choose another directory")
-    image = identify(source)
+    image = source if isinstance(source, LocalImage) else identify(source)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if image.kind == "platform-dir":
         target.symlink_to(platform_dir_of(image.path).resolve(), target_is_directory=True)
@@ -82,24 +92,19 @@ def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> 
     if image.kind == "usb" and image.compressed:
         raise ImageError(f"{image.path} is compressed; decompress it first "
                          "(`smartos-lab images add` does) or pass the platform tarball")
-    staging = dest_dir / f".platform-{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
-        if image.kind == "platform":
-            _from_tarball(image.path, staging)
-        elif image.kind == "iso":
-            _from_iso(image.path, staging)
-        else:
-            _from_usb_image(image.path, staging)
-        for rel in REQUIRED:
-            if not (staging / rel).is_file():
-                raise ImageError(f"{image.path} has no platform/{rel}")
-        staging.rename(target)
+        with staged_dir(target) as staging:
+            if image.kind == "platform":
+                _from_tarball(image.path, staging)
+            elif image.kind == "iso":
+                _from_iso(image.path, staging)
+            else:
+                _from_usb_image(image.path, staging)
+            for rel in REQUIRED:
+                if not (staging / rel).is_file():
+                    raise ImageError(f"{image.path} has no platform/{rel}")
     except OSError as e:
         raise ImageError(f"extracting the platform from {image.path} into {dest_dir} failed: {e}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return platform_files(dest_dir)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..machine.result import CommandResult, CommandRunner
 from ..parsers.system import (
     Disk,
     PhysLink,
@@ -22,6 +21,7 @@ from ..parsers.system import (
 )
 from ..parsers.system import Sysinfo as SysinfoData
 from . import _cmd
+from .base import Toolkit
 
 PHYS_FIELDS = ("link", "media", "state", "speed", "duplex", "device")
 VNIC_FIELDS = ("link", "over", "speed", "macaddress", "macaddrtype", "vid", "zone")
@@ -67,12 +67,8 @@ class HostSummary:
         return "\n".join(lines)
 
 
-class SysInfo:
+class SysInfo(Toolkit):
     """sysinfo, diskinfo, dladm and svcs over a command runner."""
-
-    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):
-        self.runner = runner
-        self.timeout = timeout
 
     def sysinfo(self, *, refresh: bool = False) -> SysinfoData:
         """``sysinfo`` (``-f``: refresh the cache first)."""
@@ -104,6 +100,3 @@ class SysInfo:
             cpu_virtualization=info.cpu_virtualization, bhyve_capable=info.bhyve_capable,
             zpool=info.zpool, disks=self.disks(), links=self.links(), vnics=self.vnics(),
             services_in_trouble=self.services_in_trouble())
-
-    def _ok(self, command: str) -> CommandResult:
-        return _cmd.run_ok(self.runner, command, self.timeout)

@@ -31,7 +31,7 @@ def _strategy() -> TestGuestStrategy:
     return TestGuestStrategy(memory_mib=256)
 
 
-def _up(name: str, messages: list[str] | None = None) -> Lab:
+def _up(name: str, messages: list | None = None) -> Lab:
     return Lab.up(name, strategy=_strategy(), progress=(messages.append if messages is not None
                                                         else False))
 
@@ -106,7 +106,7 @@ def test_a_clone_from_a_checkpoint_reaches_a_shell_without_booting(golden):
         uptime = float(lab.check("cut -d' ' -f1 /proc/uptime").stdout)
         assert uptime >= golden.uptime_at_checkpoint          # the golden's uptime continues
         assert READY_LINE not in lab.serial_log.read_text(errors="replace")   # no boot
-        assert any("checkpoint's RAM" in m for m in messages)
+        assert any("checkpoint's RAM" in m.message for m in messages)
         assert lab.sh("echo via-$((1+1))").stdout == "via-2\n"
         assert lab.check(f"cat {MNT}/golden.txt").stdout == "golden\n"     # still mounted
         assert lab.machine.ports["ssh"] != golden.machine.ports["ssh"]

@@ -45,7 +45,7 @@ def _golden(root: Path, name: str = "golden") -> Path:
     (lab / "platform.bin").write_bytes(b"\0" * (clones.COPY_LIMIT + 1))
     (lab / "serial.log").write_text("boot noise\n")
     config = LabConfig(name=name, strategy="test-guest", memory_mib=256,
-                       extra={"unix": str(lab / "platform.bin"), "other": "/elsewhere"})
+                       strategy_state={"unix": str(lab / "platform.bin"), "other": "/elsewhere"})
     (lab / "lab.json").write_text(json.dumps(asdict(config)))
     return lab
 
@@ -62,7 +62,7 @@ def test_a_clone_overlays_the_disks_copies_secrets_and_links_big_files(tmp_path)
     assert not (info.path / "serial.log").exists()
     config = LabDir("c1", tmp_path).load()
     assert config.name == "c1" and config.memory_mib == 256
-    assert config.extra == {"unix": str(info.path / "platform.bin"), "other": "/elsewhere"}
+    assert config.strategy_state == {"unix": str(info.path / "platform.bin"), "other": "/elsewhere"}
     assert clones.Origin.of(config).label() == "golden"
     assert clones.origin_label("c1", tmp_path) == "golden"
 
