@@ -69,6 +69,22 @@ def _open_path_for_others(paths: list[Path]) -> list[tuple[Path, int]]:
     return changed
 
 
+def _kill_processes_of(user: str) -> None:
+    """SIGKILL what is left of a test user's processes (their server, kernels, QEMU), by pid."""
+    import pwd
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    os.kill(int(entry.name), 9)
+            except OSError:
+                pass
+
+
 class Hub:
     def __init__(self, url: str, proc: subprocess.Popen, log: Path):
         self.url, self.proc, self.log = url, proc, log
@@ -179,7 +195,7 @@ def shared():
         yield {"root": root, "golden": labs / "golden", "guest_dir": guest_dir}
     finally:
         for user in USERS:
-            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+            _kill_processes_of(user)
             subprocess.run(["userdel", "-r", user], capture_output=True)
         subprocess.run(["groupdel", GROUP], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
