@@ -146,3 +146,36 @@ def test_an_unreadable_shared_golden_is_a_clear_error(tmp_path):
     finally:
         golden.chmod(0o700)
     assert not (tmp_path / "mine").exists() or list((tmp_path / "mine").iterdir()) == []
+
+
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    import sys
+    env = dict(os.environ, SMARTOS_LAB_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "smartos_lab.cli", *args], capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_seats_and_clones_on_the_command_line_all_or_nothing(tmp_path):
+    home = tmp_path / "home"
+    golden = _golden(home / "labs")
+    out = _cli("seats", "create", "golden", "2", "--prefix", "p", home=home)
+    assert out.returncode == 0 and "made 2 seats: p1, p2" in out.stdout, out.stderr
+    again = _cli("seats", "create", "golden", "3", "--prefix", "p", home=home)
+    assert again.returncode == 1
+    assert "seat name(s) already used by other labs: p1, p2; choose another --prefix" in again.stderr
+    assert not (home / "labs" / "p3").exists()
+    status = _cli("seats", "status", "golden", home=home)
+    assert [line.split()[:2] for line in status.stdout.splitlines()[1:]] == [
+        ["p1", "stopped"], ["p2", "stopped"]]
+    ps = _cli("ps", "--all", home=home)
+    assert [line.split()[-1] for line in ps.stdout.splitlines()[1:]] == ["-", "golden", "golden"]
+    refused = _cli("destroy", "golden", "--yes", home=home)
+    assert refused.returncode == 1 and "(p1, p2)" in refused.stderr
+    gone = _cli("seats", "destroy", "golden", home=home)
+    assert gone.returncode == 0 and "destroyed: p1, p2" in gone.stdout
+    assert sorted(p.name for p in (home / "labs").iterdir()) == ["golden"]
+    clone = _cli("clone", "golden", "mine", home=home)
+    assert clone.returncode == 0 and "cloned golden (its disks) as mine" in clone.stdout
+    assert _cli("clone", "golden", "mine", home=home).stderr.strip().endswith(
+        "choose another name or destroy it first")
+    assert golden.is_dir()
