@@ -216,6 +216,8 @@ def _populate(source: Path, dest: Path, base: Base | None) -> None:
         rel = path.relative_to(source)
         if rel.parts[0] in NOT_COPIED or path.name.endswith((".tmp", ".lock")):
             continue
+        if any((source / parent).is_symlink() for parent in rel.parents):
+            continue                        # inside a linked folder: the link covers it
         target = dest / rel
         if path.is_symlink():
             target.symlink_to(os.readlink(path))
