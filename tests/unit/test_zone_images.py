@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,6 +28,7 @@ from smartos_lab.images.zone_images import (
 )
 from smartos_lab.lab import Lab, LabConfig, LabDir
 from smartos_lab.machine.result import CommandResult
+from smartos_lab.machine.spec import MachineSpec
 from tests.unit._parser_fixtures import fixture
 
 GET_IMAGE = "imgapi/get_image_smartos_1.6.3.txt"
@@ -284,7 +286,8 @@ class StandInShell:
 
 
 def _lab(tmp_path, shell) -> Lab:
-    return Lab(lab_dir=LabDir("zi", tmp_path / "labs"), config=LabConfig(name="zi"), machine=None,
+    machine = SimpleNamespace(spec=MachineSpec(name="zi"))     # no gdb stub: commands may run
+    return Lab(lab_dir=LabDir("zi", tmp_path / "labs"), config=LabConfig(name="zi"), machine=machine,
                shell=shell, strategy=None, progress=False)
 
 
