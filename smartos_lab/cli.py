@@ -212,9 +212,15 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     ssh = shutil.which("ssh")
     if ssh is None:
         raise LabError("no ssh client; apt-get install openssh-client")
-    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
-            *args.remote_command]
+    from .machine.ssh import known_hosts_file
+    known = known_hosts_file(key)
+    if not known.is_file():
+        raise LabError(f"lab {args.name!r} has no pinned host key yet ({known}); it is pinned "
+                       "when the lab first connects over SSH")
+    # the host key the lab pinned, and no other (a changed key is refused by ssh)
+    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "root@127.0.0.1", *args.remote_command]
     os.execv(ssh, argv)
     return 1  # not reached
 

@@ -46,7 +46,7 @@ from .machine.guest import BootResult, GuestShell
 from .machine.qemu import ConsoleFactory, QemuMachine
 from .machine.qmp import QMP
 from .machine.registry import MachineState, find_machine, orphan_message
-from .machine.result import CommandResult
+from .machine.result import CommandResult, OnOutput
 from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
 from .steps import Steps, Subscriber, default_display
@@ -483,10 +483,12 @@ class Lab:
                             labs_root=self.lab_dir.path.parent)
 
     # -- commands -------------------------------------------------------------------
-    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
-        """Run ``command`` in the lab (SSH when available, else the serial console)."""
+    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None,
+           on_output: OnOutput | None = None) -> CommandResult:
+        """Run ``command`` in the lab (SSH when available, else the serial console);
+        ``on_output(text, stream)`` streams its output (see :data:`machine.result.OnOutput`)."""
         refuse_if_stopped_in_gdb(self)
-        return self.shell.run(command, timeout=timeout, via=via)
+        return self.shell.run(command, timeout=timeout, via=via, on_output=on_output)
 
     def check(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
         """Like :meth:`sh` but raise :class:`~smartos_lab.errors.CommandFailed` on failure."""
