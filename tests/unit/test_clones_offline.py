@@ -42,6 +42,7 @@ def _golden(root: Path, name: str = "golden") -> Path:
     _io(disk, "write -P 0xaa 0 1M")
     (lab / "ssh_key").write_text("PRIVATE KEY\n")
     (lab / "ssh_key").chmod(0o600)
+    (lab / "ssh_key.known_hosts").write_text("[127.0.0.1]:2222 ssh-ed25519 AAAA\n")   # host-key pin
     (lab / "platform.bin").write_bytes(b"\0" * (clones.COPY_LIMIT + 1))
     (lab / "serial.log").write_text("boot noise\n")
     config = LabConfig(name=name, strategy="test-guest", memory_mib=256,
@@ -58,6 +59,8 @@ def test_a_clone_overlays_the_disks_copies_secrets_and_links_big_files(tmp_path)
     _io(disk, "read -P 0xaa 0 1M")
     assert (info.path / "ssh_key").read_text() == "PRIVATE KEY\n"
     assert (info.path / "ssh_key").stat().st_mode & 0o777 == 0o600
+    assert (info.path / "ssh_key.known_hosts").read_text() == \
+        (golden / "ssh_key.known_hosts").read_text()
     assert (info.path / "platform.bin").resolve() == golden / "platform.bin"
     assert not (info.path / "serial.log").exists()
     config = LabDir("c1", tmp_path).load()
