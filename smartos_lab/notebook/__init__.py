@@ -12,6 +12,8 @@ back to plain text.
 * :mod:`.widgets` -- :func:`console_widget`, :func:`checkpoint_buttons`.
 * :mod:`.images` -- :func:`find_image` / :func:`require_image`: the SmartOS image a notebook boots.
 * :mod:`.examples` -- :func:`published_example`: real output from the illumos/SmartOS docs.
+* :mod:`.panel` -- :func:`lab_panel`: the live lab panel (a ``Lab`` shown as a cell's value is one).
+* :mod:`.magics` -- ``%load_ext smartos_lab``: ``%lab``, ``%%sh``, ``%%zone``, ``%%dtrace``, ``%undo`` ...
 
 Imported inside a Jupyter kernel, the package makes its widget the default
 progress display (:func:`smartos_lab.steps.set_display`).
@@ -23,12 +25,15 @@ from .env import in_notebook
 from .examples import PublishedExample, example_names, published_example
 from .exercises import CheckOutcome, Exercise, SolveReport, Step
 from .images import NO_IMAGE_HELP, NoImage, NotebookImage, find_image, require_image
+from .panel import LabPanel, lab_facts
+from .panel import panel as lab_panel
 from .progress import StepDisplay, StepEntry, StepLog, step_display
 from .tables import Table, figure_image, table
 from .widgets import CheckpointActions, checkpoint_buttons, console_text, console_widget
 
 __all__ = [
-    "NO_IMAGE_HELP", "CheckOutcome", "CheckpointActions", "Exercise", "NoImage", "NotebookImage",
+    "NO_IMAGE_HELP", "CheckOutcome", "CheckpointActions", "Exercise", "LabPanel", "NoImage",
+    "NotebookImage", "lab_facts", "lab_panel",
     "PublishedExample", "SolveReport", "Step", "StepDisplay", "StepEntry", "StepLog", "Table",
     "checkpoint_buttons", "console_text", "console_widget", "example_names", "figure_image",
     "find_image", "in_notebook", "published_example", "require_image", "step_display", "table",

@@ -65,7 +65,8 @@ def server(workdir, lab_name):
         pytest.skip("needs Debian's chromium (apt-get install chromium)")
     notebooks = workdir / "notebooks"
     notebooks.mkdir()
-    shutil.copy(ROOT / "notebooks" / "00-start-here.ipynb", notebooks)
+    for name in ("00-start-here.ipynb", "01-boot-smartos.ipynb"):
+        shutil.copy(ROOT / "notebooks" / name, notebooks)
     config = workdir / "jupyter-config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps({
@@ -181,6 +182,36 @@ def test_start_here_runs_in_the_browser_without_error_output(page, server, tmp_p
     report.scroll_into_view_if_needed()
     assert "accelerator" in report.text_content()
     _shot(page, tmp_path, "00-start-here")
+
+
+def _run_code_cell(page, n: int) -> None:
+    """Run the ``n``-th code cell (0-based) and wait until the kernel is idle again."""
+    page.evaluate(
+        "(n) => { const w = window.jupyterapp.shell.currentWidget;"
+        " const cells = Array.from(w.content.model.cells);"
+        " const index = cells.map((c, i) => [c, i]).filter(([c]) => c.type === 'code')[n][1];"
+        " w.content.activeCellIndex = index;"
+        " window.jupyterapp.commands.execute('notebook:run-cell'); }", n)
+    page.wait_for_function(
+        "(n) => { const w = window.jupyterapp.shell.currentWidget;"
+        " const c = Array.from(w.content.model.cells).filter(c => c.type === 'code')[n];"
+        " return w.sessionContext.session.kernel.status === 'idle' && c.executionCount !== null; }",
+        arg=n, timeout=120_000, polling=250)
+
+
+def test_without_an_image_notebook_01_shows_a_note_and_later_cells_wait(page, server, tmp_path):
+    _open(page, server, "01-boot-smartos.ipynb")
+    _run_code_cell(page, 0)
+    _run_code_cell(page, 1)
+    first, second = [cell for cell in _outputs(page) if cell][:2]
+    (note,) = [o for o in first if o["output_type"] == "error"]
+    shown = "\n".join(note["traceback"])
+    assert "No SmartOS image for this notebook" in shown and "SMARTOS_LAB_IMAGE" in shown
+    assert "Traceback" not in shown and "smartos_lab/" not in shown
+    (waiting,) = [o for o in second if o["output_type"] == "error"]
+    assert len(waiting["traceback"]) == 1 and "waits for a SmartOS image" in waiting["traceback"][0]
+    page.locator(".jp-CodeCell").first.scroll_into_view_if_needed()
+    _shot(page, tmp_path, "01-without-an-image")
 
 
 TOUR = ["%load_ext smartos_lab",
