@@ -120,10 +120,10 @@ class LabMagics(Magics):
     def lab_magic(self, line: str = ""):
         """%lab [NAME]: select (attach to, or boot) the lab the magics use, and show its panel."""
         args = _parse(_name_parser("%lab", "%lab [NAME]", optional=True), line)
+        if args.name is None and self.lab is not None:
+            return self._show_panel()
         name = args.name or os.environ.get(LAB_ENV, "").strip() or self._only_running_lab()
         if name is None:
-            if self.lab is not None:
-                return self._show_panel()
             raise CellError("no lab selected", _no_lab_paragraph())
         with _short_errors():
             self.select(name)
@@ -157,9 +157,12 @@ class LabMagics(Magics):
         return lab
 
     def _use(self, lab) -> None:
+        """Select ``lab``; ``lab`` in the notebook names it unless it names something else."""
+        from ..lab import Lab
         self.lab = lab
         self.history = None
-        self.shell.user_ns.setdefault("lab", lab)
+        if isinstance(self.shell.user_ns.get("lab", lab), Lab):
+            self.shell.user_ns["lab"] = lab
 
     def _show_panel(self):
         from .panel import LabPanel, panel

@@ -245,14 +245,27 @@ class LabPanel:
         display(self.widget)
 
 
+_LIVE: dict[str, LabPanel] = {}      # the panel of each lab that refreshes itself
+
+
 def panel(lab, *, live: bool = True):
-    """The lab's panel: a live widget in Jupyter, else the text of :func:`panel_text`."""
+    """The lab's panel: a live widget in Jupyter, else the text of :func:`panel_text`.
+
+    Only the newest panel of a lab refreshes on its timer (a re-run cell replaces
+    the one before); the others still refresh after their own buttons.
+    """
     if in_notebook():
         try:
             shown = LabPanel(lab)
         except ImportError:
             return PanelText(lab_facts(lab))
-        return shown.start() if live else shown
+        if not live:
+            return shown
+        previous = _LIVE.get(lab.name)
+        if previous is not None:
+            previous.stop()
+        _LIVE[lab.name] = shown
+        return shown.start()
     return PanelText(lab_facts(lab))
 
 
