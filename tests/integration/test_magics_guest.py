@@ -170,3 +170,16 @@ def test_the_panel_widget_saves_a_checkpoint_without_blocking_and_lists_it(lab):
         time.sleep(0.2)
     assert "saved checkpoint 'from-panel'" in panel.message.value
     assert any(getattr(row, "_checkpoint", None) == "from-panel" for row in panel.checkpoint_rows.children)
+
+
+def test_only_the_newest_panel_of_a_lab_refreshes_on_its_timer(lab, monkeypatch):
+    from smartos_lab.notebook import panel as panel_module
+    monkeypatch.setattr(panel_module, "in_notebook", lambda: True)
+    monkeypatch.setattr(panel_module, "display", lambda _widget: None)
+    first = panel_module.panel(lab)
+    second = panel_module.panel(lab)
+    try:
+        assert first._stop.is_set() and not second._stop.is_set()
+        assert second._timer.is_alive()
+    finally:
+        second.stop()
