@@ -27,6 +27,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests import needs
+
 pytestmark = [pytest.mark.browser, pytest.mark.guest, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,9 +62,9 @@ def lab_name():
 
 @pytest.fixture(scope="module")
 def server(workdir, lab_name):
-    pytest.importorskip("jupyterlab")
+    needs.module("jupyterlab")
     if not Path(CHROMIUM).exists():
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+        needs.missing("needs Debian's chromium (apt-get install chromium)")
     notebooks = workdir / "notebooks"
     notebooks.mkdir()
     for name in ("00-start-here.ipynb", "01-boot-smartos.ipynb"):
@@ -113,7 +115,7 @@ def server(workdir, lab_name):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = needs.module("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield chromium
