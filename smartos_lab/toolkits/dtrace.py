@@ -28,6 +28,7 @@ from ..parsers.dtrace import (
     DTraceStreamParser,
     parse_dtrace_output,
 )
+from ..parsers.dtrace_list import Probe, parse_dtrace_list
 from . import _cmd, dtrace_script
 from .oneliners import one_liner
 
@@ -186,6 +187,19 @@ class DTrace:
         if body.endswith("\n") or (state == _ALIVE and lines):
             lines = lines[:-1]          # the empty tail, or a partial line dtrace is writing
         return state == _ALIVE, "".join(line + "\n" for line in lines), seen + len(lines)
+
+    def probes(self, description: str | None = None) -> list[Probe]:
+        """``dtrace -l [-n description]``: the probes matching ``provider:module:function:name``
+        (empty parts match anything; ``[]`` when nothing matches)."""
+        args: list[str] = ["dtrace", "-l"]
+        if description is not None:
+            args += ["-n", _cmd.no_control(description, "probe description")]
+        result = _cmd.run(self.runner, _cmd.cmd(*args), self.timeout)
+        if result.exit_status != 0:
+            if "does not match any probes" in result.stderr:
+                return []
+            raise DTraceError(f"dtrace -l failed: {(result.stderr or result.stdout).strip()[-300:]}")
+        return parse_dtrace_list(result.stdout)
 
 
 _ALIVE = "smartos-lab-dtrace-running"
