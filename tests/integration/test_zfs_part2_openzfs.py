@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 
 import pytest
 
@@ -93,7 +94,10 @@ def test_attach_makes_a_mirror_replace_swaps_a_side_detach_ends_it(zfs, tank):
     assert mirror.kind == "mirror" and [v.name for v in mirror.children] == ["vda1", "vdb1"]
     zfs.replace("tank", PARTS[1], PARTS[2], force=True)
     zfs.wait_scrub("tank", timeout=300)
-    leaves = [v.name for v in zfs.status("tank").root.leaves()]
+    deadline = time.monotonic() + 120         # the old side leaves once the resilver is done
+    while (leaves := [v.name for v in zfs.status("tank").root.leaves()]) != ["vda1", "vdc1"] \
+            and time.monotonic() < deadline:
+        time.sleep(2)
     assert leaves == ["vda1", "vdc1"]
     zfs.detach("tank", PARTS[2])
     assert [v.name for v in zfs.status("tank").root.leaves()] == ["vda1"]
