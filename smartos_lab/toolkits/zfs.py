@@ -361,6 +361,11 @@ class Zfs:
         """``zpool history pool`` as printed: every command that changed the pool."""
         return self._ok(_cmd.cmd("zpool", "history", _cmd.pool_name(pool))).stdout
 
+    def sources(self, name: str, props: Sequence[str] = ("all",)) -> list[ZfsProperty]:
+        """``zfs get`` rows with their SOURCE: ``local``, ``default``, ``inherited from
+        <parent>``, ``received`` or ``-`` (read-only values)."""
+        return self._get(name, props)
+
     def arc_stats(self) -> ArcStats:
         """The ARC's statistics (``kstat -p zfs:0:arcstats``; illumos/SmartOS): size, target,
         hits and misses since boot; ``.hit_ratio``."""
