@@ -1,4 +1,6 @@
-"""Execute notebooks 01-06 (with 01a, 02a, ... between them) against a real SmartOS (only when SMARTOS_LAB_IMAGE names one).
+"""Execute notebooks 01-06 (01a, 02a, ... included) against a real SmartOS.
+
+Only when SMARTOS_LAB_IMAGE names one.
 
 Each notebook runs top to bottom in a fresh python3 kernel with nbclient; a
 cell that raises fails the test.  The labs get their own names
@@ -10,8 +12,8 @@ boot with setup under TCG).  Executed copies are written to
 ``SMARTOS_LAB_NB_OUTPUT`` (default: the test's tmp dir) for reading afterwards.
 
 Prerequisites beyond the image: 03, 03a, 03b and 04a need a zone image and 05a an
-LX image (Internet access from the lab, or SMARTOS_LAB_ZONE_IMAGES); 05 creates a bhyve guest only on a host with
-nested KVM (otherwise it explains why not, which is what it checks then).
+LX image (Internet access from the lab, or SMARTOS_LAB_ZONE_IMAGES); 05 creates a
+bhyve guest only on a host with nested KVM (otherwise it explains why not, which is what it checks then).
 """
 from __future__ import annotations
 
