@@ -9,7 +9,8 @@ home (tests/conftest.py), and are stopped afterwards whatever happened.
 
 Per-cell limit: ``SMARTOS_LAB_NB_CELL_TIMEOUT`` seconds (default 10800: a first
 boot with setup under TCG).  Executed copies are written to
-``SMARTOS_LAB_NB_OUTPUT`` (default: the test's tmp dir) for reading afterwards.
+``SMARTOS_LAB_NB_OUTPUT`` (default: ``$SMARTOS_LAB_ARTIFACTS/notebooks`` if set, else the
+test's tmp dir) for reading afterwards, serial logs to ``$SMARTOS_LAB_ARTIFACTS/serial-logs``.
 
 Prerequisites beyond the image: 03, 03a, 03b and 04a need a zone image and 05a an
 LX image (Internet access from the lab, or SMARTOS_LAB_ZONE_IMAGES); 05 creates a
@@ -24,6 +25,8 @@ import nbformat
 import pytest
 
 from smartos_lab.errors import LabNotFound
+from smartos_lab.lab import LabDir
+from tests.smartos.artifacts import artifacts_dir, keep_serial_log
 
 pytestmark = [pytest.mark.smartos, pytest.mark.slow, pytest.mark.timeout(12 * 3600)]
 
@@ -45,6 +48,7 @@ def _lab_names_and_cleanup():
             stop(name, timeout=30)
         except LabNotFound:
             pass
+        keep_serial_log(LabDir(name).serial_log, f"notebooks-{name}")
     for key, value in old.items():
         if value is None:
             os.environ.pop(key, None)
@@ -57,7 +61,7 @@ def test_notebook_runs_top_to_bottom_on_real_smartos(path, tmp_path):
     import nbclient
 
     timeout = int(os.environ.get("SMARTOS_LAB_NB_CELL_TIMEOUT", "10800"))
-    out_dir = Path(os.environ.get("SMARTOS_LAB_NB_OUTPUT", str(tmp_path)))
+    out_dir = Path(os.environ.get("SMARTOS_LAB_NB_OUTPUT") or artifacts_dir("notebooks") or tmp_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(str(path), as_version=4)
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",

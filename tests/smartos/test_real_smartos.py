@@ -1,7 +1,7 @@
 """Boot a real SmartOS image end to end (only when SMARTOS_LAB_IMAGE names one).
 
-SMARTOS_LAB_IMAGE: a SmartOS USB image (.img/.img.gz), a platform tarball or a
-build's platform folder.  The first boot runs SmartOS's own setup unattended,
+SMARTOS_LAB_IMAGE: a SmartOS USB image (.img/.img.gz), an ISO, a platform tarball
+or a build's platform folder.  The first boot runs SmartOS's own setup unattended,
 the lab reboots the guest, logs in as root, and the second boot must reach
 the shell faster (no setup).  Under TCG (no usable KVM) this takes a long time.
 """
@@ -13,6 +13,7 @@ import time
 import pytest
 
 from smartos_lab.lab import Lab
+from tests.smartos.artifacts import keep_serial_log
 
 pytestmark = [pytest.mark.smartos, pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
 
@@ -41,6 +42,7 @@ def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
         svcs = lab.sh("svcs -x", timeout=120)
         assert svcs.exit_status == 0, svcs.stdout
     finally:
+        keep_serial_log(lab.serial_log, "real-first-boot")
         lab.down()
 
     started = time.monotonic()
@@ -52,4 +54,5 @@ def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
         assert lab.check("zpool list -H -o name").stdout.split().count("zones") == 1
         assert second < first, (first, second)
     finally:
+        keep_serial_log(lab.serial_log, "real-second-boot")
         lab.destroy()

@@ -14,6 +14,7 @@ from smartos_lab.lab import Lab
 from smartos_lab.parsers.dtrace import DTraceCompileError
 from smartos_lab.toolkits.selfheal import SelfHealingDemo
 from smartos_lab.toolkits.vms import nested_support
+from tests.smartos.artifacts import keep_serial_log
 
 pytestmark = [pytest.mark.smartos, pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -25,6 +26,7 @@ def lab():
     try:
         yield lab
     finally:
+        keep_serial_log(lab.serial_log, "toolkits")
         lab.destroy()
 
 
