@@ -1,6 +1,7 @@
 """Background workloads in the guest that tracing and resource-control lessons observe.
 
-A :class:`BackgroundLoad` is a shell loop started with ``nohup`` under a name:
+A :class:`BackgroundLoad` is a shell loop started in the background under a name
+(it ignores SIGHUP itself: not every shell environment has ``nohup``):
 starting it again while it runs does nothing (a pid file in the guest says it
 runs), :meth:`BackgroundLoad.stop` ends the loop and the command it is running,
 and the loop ends by itself after ``rounds`` rounds.  It runs in the global
@@ -41,7 +42,7 @@ class BackgroundLoad:
         self.timeout = timeout
         self.pidfile = f"{directory}/smartos-lab-load-{name}.pid"
         body = body.replace("{dir}", directory).replace("{name}", f"smartos-lab-load-{name}")
-        self.loop = (f"i=0; while [ $i -lt {rounds} ]; do {body}; i=$((i+1)); done; "
+        self.loop = (f"trap '' HUP; i=0; while [ $i -lt {rounds} ]; do {body}; i=$((i+1)); done; "
                      f"rm -f {_cmd.q(self.pidfile)} {_cmd.q(directory)}/smartos-lab-load-{name}.bin")
 
     def _alive(self) -> str:
@@ -52,8 +53,9 @@ class BackgroundLoad:
 
     def start(self) -> bool:
         """Start the loop unless it already runs; True if this call started it."""
-        script = (f"if {self._alive()}; then echo running; "
-                  f"else nohup sh -c {_cmd.q(self.loop)} > /dev/null 2>&1 & "
+        # set -m: where the shell can, the loop gets its own process group (see stop())
+        script = (f"set -m; if {self._alive()}; then echo running; "
+                  f"else sh -c {_cmd.q(self.loop)} < /dev/null > /dev/null 2>&1 & "
                   f"echo $! > {_cmd.q(self.pidfile)}; echo started; fi")
         return self._run(script).stdout.split()[-1:] == ["started"]
 
@@ -65,8 +67,9 @@ class BackgroundLoad:
         """Stop the loop and the command it is running; True if it was running."""
         pid = _cmd.q(self.pidfile)
         script = (f"if {self._alive()}; then "
-                  "kill -STOP \"$p\"; pkill -P \"$p\" 2>/dev/null; kill -TERM \"$p\"; "
-                  f"kill -CONT \"$p\" 2>/dev/null; rm -f {pid}; echo stopped; "
+                  # frozen, its group (where set -m made one) or its children (pkill -P), itself
+                  "kill -STOP \"$p\"; kill -TERM -\"$p\" 2>/dev/null; pkill -P \"$p\" 2>/dev/null; "
+                  f"kill -TERM \"$p\" 2>/dev/null; kill -CONT \"$p\" 2>/dev/null; rm -f {pid}; echo stopped; "
                   f"else rm -f {pid}; echo idle; fi")
         return self._run(script).stdout.split()[-1:] == ["stopped"]
 

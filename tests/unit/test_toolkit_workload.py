@@ -44,7 +44,7 @@ def test_stop_ends_the_loop_and_its_current_command(load, tmp_path):
 
 
 def test_the_loop_ends_by_itself_after_its_rounds(tmp_path):
-    quick = BackgroundLoad(LocalShell(), "quick", "true", rounds=3, directory=str(tmp_path))
+    quick = BackgroundLoad(LocalShell(), "quick", "sleep 1", rounds=2, directory=str(tmp_path))
     assert quick.start()
     deadline = time.monotonic() + 10
     while quick.running() and time.monotonic() < deadline:
