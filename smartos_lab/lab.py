@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
+from .atomic import write_atomic
 from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
 from .machine.accel import detect_accel
 from .machine.checkpoints import require as require_checkpoint
@@ -112,9 +113,7 @@ class LabDir:
 
     def save(self, config: LabConfig) -> None:
         self.create()
-        tmp = self.config_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(config), indent=2) + "\n")
-        tmp.replace(self.config_file)
+        write_atomic(self.config_file, json.dumps(asdict(config), indent=2) + "\n")
 
 
 def lab_names(root: Path | None = None) -> list[str]:

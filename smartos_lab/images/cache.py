@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import paths
+from ..atomic import replace_durably, staged_dir, write_atomic
 from ..errors import ChecksumMismatch, ConfigError, DownloadError, ImageError
 from .checksums import Checksum, hash_file
 from .decompress import gunzip
@@ -162,7 +163,7 @@ class ImageCache:
                 if src == info.path:
                     copy_for_lab(src, dest, overwrite=True)
                 else:
-                    os.replace(src, dest)
+                    replace_durably(src, dest)
                 return self._write_sidecar(dest, info.kind, ts, checksum, verified=False,
                                            source=str(info.path))
         finally:
@@ -185,13 +186,8 @@ class ImageCache:
         with _locked(self.root / source.release):
             if (direct / "platform").exists():
                 return platform_files(direct)
-            tmp = self.root / source.release / f".{DIRECT}.{os.getpid()}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            try:
+            with staged_dir(direct) as tmp:
                 extract_platform(source.path, tmp)
-                tmp.rename(direct)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
         return platform_files(direct)
 
     def remove(self, release: str, kind: str | None = None) -> list[Path]:
@@ -258,10 +254,7 @@ class ImageCache:
         data = {"kind": kind, "release": ts, "file": path.name, "size": image.size,
                 "checksum": str(checksum) if checksum else None, "verified": verified,
                 "source": source, "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        sidecar = _sidecar_path(path)
-        tmp = sidecar.with_name(sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, sidecar)
+        write_atomic(_sidecar_path(path), json.dumps(data, indent=2) + "\n")
         return image
 
 

@@ -6,6 +6,7 @@ import os
 import zlib
 from pathlib import Path
 
+from ..atomic import open_atomic
 from ..errors import ImageError
 from .progress import Progress
 
@@ -24,13 +25,12 @@ def gunzip(src: str | os.PathLike, dest: str | os.PathLike, *,
     or corrupt stream, or a full disk, raises ImageError and leaves nothing.
     """
     src, dest = Path(src), Path(dest)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     total = src.stat().st_size
     if progress:
         progress.start(f"decompressing {src.name}", total)
     try:
         with open(src, "rb") as raw, gzip.GzipFile(fileobj=raw) as gz, \
-                open(tmp, "wb", buffering=0) as out:
+                open_atomic(dest, buffering=0) as out:
             size = 0
             while chunk := gz.read(_CHUNK):
                 _write_sparse(out, chunk)
@@ -39,18 +39,12 @@ def gunzip(src: str | os.PathLike, dest: str | os.PathLike, *,
                     progress.update(raw.tell())
             out.truncate(size)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        tmp.unlink(missing_ok=True)
         raise ImageError(f"{src} is not a complete gzip file ({e}); "
                          "it is truncated or corrupt: download or copy it again") from None
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise ImageError(f"decompressing {src} into {dest.parent} failed: {e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     if progress:
         progress.finish()
-    os.replace(tmp, dest)
     return dest
 
 

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..atomic import replace_durably
 from ..errors import ChecksumMismatch, DownloadError
 from .checksums import Checksum, hash_file
 from .progress import Progress
@@ -166,7 +167,7 @@ def download(url: str, dest: str | os.PathLike, *, expected: Checksum | None = N
             raise ChecksumMismatch(
                 f"checksum mismatch for {url}: expected {expected.algo} {expected.hex}, "
                 f"got {actual}; the downloaded file was deleted")
-    os.replace(part, dest)
+    replace_durably(part, dest)
     return dest
 
 

@@ -7,6 +7,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from ..atomic import open_atomic
 from ..errors import ImageError
 
 _FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int)
@@ -26,20 +27,14 @@ def copy_for_lab(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: b
     if dst.exists() and not overwrite:
         raise ImageError(f"{dst} already exists; not overwriting it")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        with open(src, "rb") as s, open(tmp, "wb") as d:
+        with open(src, "rb") as s, open_atomic(dst) as d:
             size = os.fstat(s.fileno()).st_size
             if not _reflink(s.fileno(), d.fileno()):
                 _sparse_copy(s.fileno(), d.fileno(), size)
                 os.ftruncate(d.fileno(), size)
-        os.replace(tmp, dst)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise ImageError(f"copying {src} to {dst} failed: {e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dst
 
 

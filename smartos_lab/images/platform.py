@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import staged_dir
 from ..errors import ConfigError, ImageError
 from .fat import fat_copy_out, fat_list
 from .gpt import find_partition
@@ -82,24 +83,19 @@ def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> 
     if image.kind == "usb" and image.compressed:
         raise ImageError(f"{image.path} is compressed; decompress it first "
                          "(`smartos-lab images add` does) or pass the platform tarball")
-    staging = dest_dir / f".platform-{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
-        if image.kind == "platform":
-            _from_tarball(image.path, staging)
-        elif image.kind == "iso":
-            _from_iso(image.path, staging)
-        else:
-            _from_usb_image(image.path, staging)
-        for rel in REQUIRED:
-            if not (staging / rel).is_file():
-                raise ImageError(f"{image.path} has no platform/{rel}")
-        staging.rename(target)
+        with staged_dir(target) as staging:
+            if image.kind == "platform":
+                _from_tarball(image.path, staging)
+            elif image.kind == "iso":
+                _from_iso(image.path, staging)
+            else:
+                _from_usb_image(image.path, staging)
+            for rel in REQUIRED:
+                if not (staging / rel).is_file():
+                    raise ImageError(f"{image.path} has no platform/{rel}")
     except OSError as e:
         raise ImageError(f"extracting the platform from {image.path} into {dest_dir} failed: {e}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return platform_files(dest_dir)
 
 

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import paths
+from ..atomic import write_atomic
 from ..errors import ChecksumMismatch, ConfigError, DownloadError, ImageError
 from .checksums import Checksum, hash_file
 from .filelock import exclusive
@@ -238,7 +239,7 @@ class ZoneImageCache:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise ChecksumMismatch(f"{url}/file is {got.stat().st_size} bytes, the manifest "
                                        f"says {manifest.size}; the download was deleted")
-            _write_atomic(staging / MANIFEST, text.encode("utf-8"))
+            write_atomic(staging / MANIFEST, text.encode("utf-8"))
             return self._commit(staging, manifest, source=url)
 
     def add(self, manifest_path: str | os.PathLike, file_path: str | os.PathLike, *,
@@ -277,7 +278,7 @@ class ZoneImageCache:
                 if sha1 != manifest.sha1:
                     raise ImageError(f"{file_path} has sha1 {sha1}, but {manifest_path} says "
                                      f"{manifest.sha1}: a damaged or different file; nothing was added")
-                _write_atomic(staging / MANIFEST, manifest_path.read_bytes())
+                write_atomic(staging / MANIFEST, manifest_path.read_bytes())
                 return self._commit(staging, manifest, source=str(file_path))
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -387,16 +388,7 @@ def _write_record(file_path: Path, manifest: ZoneImageManifest, *, source: str) 
     record = {"file": file_path.name, "size": manifest.size, "sha1": manifest.sha1,
               "mtime_ns": stat.st_mtime_ns, "source": source,
               "verified_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    _write_atomic(file_path.parent / RECORD, (json.dumps(record, indent=2) + "\n").encode())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(file_path.parent / RECORD, (json.dumps(record, indent=2) + "\n").encode())
 
 
 def _copy_hashing(src: Path, dst: Path, progress: Progress | None) -> str:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from ..atomic import write_atomic
 from ..errors import ConfigError, TransportError
 from .result import CommandResult
 from .shell import ConsoleShell
@@ -92,7 +93,7 @@ class GuestShell:
         data = bytes.fromhex("".join(dump.split()))
         if len(data) != size:
             raise TransportError(f"copying {remote} over the console: got {len(data)} of {size} bytes")
-        Path(local).write_bytes(data)
+        write_atomic(local, data)         # like SSHShell.get: the old file or the whole new one
 
     def _console_step(self, command: str, deadline: float) -> CommandResult:
         return self.console.check(command, timeout=max(1.0, deadline - time.monotonic()))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths
+from ..atomic import write_atomic
 from ..errors import ConfigError, LabNotFound, RunDirError
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -161,11 +162,7 @@ class RunDir:
 
     # --- contents -----------------------------------------------------------------
     def write_meta(self, meta: dict[str, Any]) -> None:
-        tmp = self.meta_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta, f, indent=2, default=str)
-        os.replace(tmp, self.meta_file)
+        write_atomic(self.meta_file, json.dumps(meta, indent=2, default=str), mode=0o600)
 
     def read_meta(self) -> dict[str, Any]:
         try:

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from ..errors import ParseError
 from . import _table
 
-MEMSTAT = "mdb -k ::memstat"
+#: the command as the SmartOS docs run it.  Not ``mdb -k ::memstat``: mdb(1) reads an operand
+#: as an object file; a dcmd goes on standard input or after ``-e`` (``mdb -ke ::memstat``).
+MEMSTAT = "echo ::memstat | mdb -k"
 
 _HEADER = re.compile(r"\s*Page Summary\s+Pages\s+(MB|Bytes)\s+%Tot\s*$")
 _RULE = re.compile(r"\s*-+(?:\s+-+){3}\s*$")

@@ -35,6 +35,9 @@ _BOOLS = {"autoboot", "firewall_enabled", "docker", "hvm", "do_not_inventory",
 _HEADER = re.compile(r"[A-Z][A-Z0-9_.]*(?: +[A-Z][A-Z0-9_.]*)*")
 #: Fields of ``vmadm list`` without ``-o``.
 VMADM_LIST_DEFAULT_FIELDS = ("uuid", "type", "ram", "state", "alias")
+#: The values of the virtual ``type`` field (vmadm(8) PROPERTIES, ``type``): brand joyent*,
+#: lx, kvm, bhyve.  Its list column is 4 wide; ``BHYVE`` overflows it, pushing the row right.
+VM_TYPES = ("OS", "LX", "KVM", "BHYVE")
 
 
 def _bool(text: str) -> bool | None:
@@ -57,7 +60,8 @@ def _converter(name: str) -> Callable[[str], Any]:
 class VmadmListEntry:
     """One row of ``vmadm list``; ``fields`` holds every column, typed, by field name.
 
-    ``type`` is vmadm's OS / LX / KVM / BHYV; ``ram`` is MiB.  Missing values are None.
+    ``type`` is one of :data:`VM_TYPES` (OS, LX, KVM, BHYVE); ``ram`` is MiB.  Missing values
+    are None.
     """
 
     uuid: str | None

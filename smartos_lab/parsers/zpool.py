@@ -22,7 +22,10 @@ _NOTHING = re.compile(r"(all pools are healthy|no pools available|pool '[^']+' i
 _KEY = re.compile(r"^( {0,7})([a-z][a-z ]*?):(?:\s+(.*))?$")
 _KNOWN_KEYS = {"pool", "id", "state", "status", "action", "see", "scan", "scrub", "remove",
                "checkpoint", "config", "errors"}
-_STATE = re.compile(r"[A-Z]+")
+#: vdev states as zpool prints them: libzfs zpool_state_to_name(), plus INUSE and AVAIL
+#: for hot spares (zpool_main.c print_status_config)
+VDEV_STATES = frozenset({"ONLINE", "DEGRADED", "FAULTED", "OFFLINE", "UNAVAIL", "REMOVED",
+                         "SPLIT", "UNKNOWN", "INUSE", "AVAIL"})
 _SECTIONS = {"logs", "log", "cache", "spares", "special", "dedup"}
 _KIND = re.compile(r"(?:(mirror|raidz[123]?|spare|replacing)(?:-\d+)?|(draid)\d*:\S+)")
 
@@ -238,7 +241,8 @@ def _config(lines: list[tuple[int, str]]) -> list[Vdev]:
                              line=line.strip(), lineno=lineno)
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        vdev = _vdev_row(line.strip(), lineno, top=not stack, first=not tops)
+        spare = bool(stack) and stack[0][1].kind == "spares"
+        vdev = _vdev_row(line.strip(), lineno, top=not stack, first=not tops, spare=spare)
         if stack:
             stack[-1][1].children.append(vdev)
         elif indent == base:
@@ -250,7 +254,10 @@ def _config(lines: list[tuple[int, str]]) -> list[Vdev]:
     return tops
 
 
-def _vdev_row(row: str, lineno: int, *, top: bool, first: bool) -> Vdev:
+def _vdev_row(row: str, lineno: int, *, top: bool, first: bool, spare: bool) -> Vdev:
+    """One config row.  zpool prints every vdev with its state and READ/WRITE/CKSUM
+    counts, a hot spare with its state only, a section heading with its name only: any
+    other row is output cut short (a timeout, a full pipe) and raises ParseError."""
     tokens = row.split()
     name = tokens[0]
     if top:
@@ -263,15 +270,20 @@ def _vdev_row(row: str, lineno: int, *, top: bool, first: bool) -> Vdev:
         kind = (match.group(1) or match.group(2)) if match else "disk"
     state = counts = None
     note_at = 1
+    if len(tokens) == 1 and not (top and not first):
+        raise ParseError(STATUS, f"vdev {name!r} has no state (output cut short?)", line=row,
+                         lineno=lineno)
     if len(tokens) > 1:
         state = tokens[1]
-        if not _STATE.fullmatch(state):
-            raise ParseError(STATUS, f"bad vdev state {state!r}", line=row, lineno=lineno)
+        if state not in VDEV_STATES:
+            raise ParseError(STATUS, f"bad vdev state {state!r} (output cut short?): "
+                             f"expected one of {', '.join(sorted(VDEV_STATES))}",
+                             line=row, lineno=lineno)
         note_at = 2
-        if len(tokens) > 2 and _is_count(tokens[2]):
-            if len(tokens) < 5 or not all(_is_count(t) for t in tokens[3:5]):
-                raise ParseError(STATUS, "expected READ, WRITE and CKSUM counts", line=row,
-                                 lineno=lineno)
+        if not spare:
+            if len(tokens) < 5 or not all(_is_count(t) for t in tokens[2:5]):
+                raise ParseError(STATUS, "expected READ, WRITE and CKSUM counts after the "
+                                 "state (output cut short?)", line=row, lineno=lineno)
             counts = [_table.count(t) for t in tokens[2:5]]
             note_at = 5
     note = " ".join(tokens[note_at:]) or None

@@ -15,13 +15,13 @@ script reads ``<tag>_nic``, line 493).
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import ConfigError
 
 #: QEMU user-mode networking's built-in DNS forwarder (the guest sees it at 10.0.2.3).
@@ -217,18 +217,7 @@ def write_secret(path: str | Path, text: str) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, text, mode=0o600)
 
 
 def read_secret(path: str | Path) -> str:

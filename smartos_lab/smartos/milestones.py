@@ -8,7 +8,7 @@ guest reboots.  The texts and where they come from:
 - ``Welcome to SmartOS``: the loader menu title (illumos
   ``usr/src/boot/forth/menu.4th``, ``menu-create``); USB image boot only.
 - ``SunOS Release 5.11 Version joyent_<TS> 64-bit``: the kernel banner
-  (illumos ``usr/src/uts/common/io/log.c``, ``log_init``).
+  (illumos ``usr/src/uts/common/os/logsubr.c``, ``log_init``).
 - ``Couldn't find USB key``: setup found no boot key (smartos-live
   ``src/lib/sdc/usb-key.sh:280``); normal for ISO and direct platform boot.
 - setup section headers (``> Networking`` with ``simple_headers``, else

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Iterable
 
 from ..errors import ConfigError
-from ..machine.result import CommandResult, CommandRunner
+from ..machine.result import CommandRunner
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # ZFS component alphabet (zfs(8), "ZFS component names"): alphanumerics and - _ . : space
@@ -179,21 +179,10 @@ def temp_path(prefix: str, suffix: str = "") -> str:
     return f"/tmp/{prefix}-{secrets.token_hex(6)}{suffix}"
 
 
-def run(runner: CommandRunner, command: str, timeout: float) -> CommandResult:
-    """Run and return the result whatever the exit status."""
-    return runner.run(command, timeout=timeout)
-
-
-def run_ok(runner: CommandRunner, command: str, timeout: float) -> CommandResult:
-    """Run and raise :class:`CommandFailed` on a non-zero exit status."""
-    return runner.run(command, timeout=timeout).check()
-
-
 def write_file(runner: CommandRunner, path: str, content: str, timeout: float = 60.0) -> None:
     """Write ``content`` to a new file ``path`` (mode 0600) in the guest through the runner."""
-    run_ok(runner, f"(umask 077 && : > {q(path)})", timeout)
-    for command in write_file_commands(path, content):
-        run_ok(runner, command, timeout)
+    for command in [f"(umask 077 && : > {q(path)})", *write_file_commands(path, content)]:
+        runner.run(command, timeout=timeout).check()
 
 
 def key_values(pairs: dict[str, object], what: str) -> Iterable[str]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from ..errors import ConfigError, DTraceError
-from ..machine.result import CommandRunner
 from ..parsers.dtrace import (
     Aggregation,
     DTraceFault,
@@ -30,6 +30,7 @@ from ..parsers.dtrace import (
 )
 from ..parsers.dtrace_list import Probe, parse_dtrace_list
 from . import _cmd, dtrace_script
+from .base import Toolkit
 from .oneliners import one_liner
 
 _OPTION = re.compile(r"[a-z][a-z0-9_]*")
@@ -78,12 +79,8 @@ class DTraceResult:
         return self.output.faults
 
 
-class DTrace:
+class DTrace(Toolkit):
     """dtrace over a command runner."""
-
-    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):
-        self.runner = runner
-        self.timeout = timeout
 
     def command(self, program: str, *, path: str | None = None, run: str | None = None,
                 options: dict[str, object] | None = None) -> str:
@@ -117,10 +114,10 @@ class DTrace:
         program = dtrace_script.compose(script, duration=duration, until_events=until_events,
                                         interval=aggregate_interval)
         limit = timeout if timeout is not None else (duration or 0) + _STARTUP_SECONDS
-        with _ProgramFile(self, program) as path:
+        with self._program_file(program) as path:
             command = self.command(program, path=path, run=run, options=options)
             start = time.monotonic()
-            result = _cmd.run(self.runner, command, limit)
+            result = self._run(command, limit)
             elapsed = time.monotonic() - start
         text = result.stdout + (("\n" + result.stderr) if result.stderr else "")
         aggregations, intervals, output = split_output(text)
@@ -147,7 +144,7 @@ class DTrace:
         _cmd.write_file(self.runner, script_path, program, self.timeout)
         inner = (f"{self.command(program, path=script_path)} < /dev/null > {_cmd.q(out_path)} "
                  "2>&1 & echo $!")
-        started = _cmd.run_ok(self.runner, _cmd.cmd("sh", "-c", inner), self.timeout)
+        started = self._ok(_cmd.cmd("sh", "-c", inner))
         pid = _pid(started.stdout)
         parser = DTraceStreamParser()
         grouper = _Grouper()
@@ -167,15 +164,14 @@ class DTrace:
                 if deadline is not None and time.monotonic() > deadline:
                     raise DTraceError(f"dtrace stream still running after {limit:.0f} s")
         finally:
-            _cmd.run(self.runner, f"kill {pid} 2>/dev/null; rm -f {_cmd.q(script_path)} "
-                                  f"{_cmd.q(out_path)}", self.timeout)
+            self._run(f"kill {pid} 2>/dev/null; rm -f {_cmd.q(script_path)} {_cmd.q(out_path)}")
 
     def _poll(self, pid: int, out_path: str, seen: int) -> tuple[bool, str, int]:
         """The output file's complete lines after the first ``seen``, and whether dtrace runs."""
         probe = (f"tail -n +{seen + 1} {_cmd.q(out_path)} 2>/dev/null; "
                  f"if kill -0 {pid} 2>/dev/null; then s={_ALIVE}; else s={_DEAD}; fi; "
                  "printf '\\n%s\\n' \"$s\"")
-        text = _cmd.run(self.runner, probe, self.timeout).stdout.replace("\r\n", "\n")
+        text = self._run(probe).stdout.replace("\r\n", "\n")
         for state in (_ALIVE, _DEAD):
             cut = text.rfind("\n" + state)
             if cut >= 0:
@@ -188,13 +184,19 @@ class DTrace:
             lines = lines[:-1]          # the empty tail, or a partial line dtrace is writing
         return state == _ALIVE, "".join(line + "\n" for line in lines), seen + len(lines)
 
+    def _program_file(self, program: str) -> AbstractContextManager[str | None]:
+        """Multi-line programs go to a temporary file (``-s``); one-liners use ``-n`` (None)."""
+        if "\n" not in program:
+            return nullcontext(None)
+        return self._guest_file(program + "\n", prefix="smartos-lab-dtrace", suffix=".d")
+
     def probes(self, description: str | None = None) -> list[Probe]:
         """``dtrace -l [-n description]``: the probes matching ``provider:module:function:name``
         (empty parts match anything; ``[]`` when nothing matches)."""
         args: list[str] = ["dtrace", "-l"]
         if description is not None:
             args += ["-n", _cmd.no_control(description, "probe description")]
-        result = _cmd.run(self.runner, _cmd.cmd(*args), self.timeout)
+        result = self._run(_cmd.cmd(*args))
         if result.exit_status != 0:
             if "does not match any probes" in result.stderr:
                 return []
@@ -299,22 +301,3 @@ def _pid(text: str) -> int:
         if token.isdigit():
             return int(token)
     raise DTraceError(f"could not start dtrace in the background: {text.strip()[-200:]}")
-
-
-class _ProgramFile:
-    """Multi-line programs go to a temporary file (``-s``); one-liners use ``-n``."""
-
-    def __init__(self, dtrace: DTrace, program: str):
-        self.dtrace = dtrace
-        self.program = program
-        self.path: str | None = None
-
-    def __enter__(self) -> str | None:
-        if "\n" in self.program:
-            self.path = _cmd.temp_path("smartos-lab-dtrace", ".d")
-            _cmd.write_file(self.dtrace.runner, self.path, self.program + "\n", self.dtrace.timeout)
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        if self.path:
-            _cmd.run(self.dtrace.runner, _cmd.cmd("rm", "-f", self.path), self.dtrace.timeout)

@@ -10,17 +10,14 @@ import json
 from typing import Any
 
 from ..errors import ConfigError, ParseError
-from ..machine.result import CommandResult, CommandRunner
+from ..machine.result import CommandResult
 from ..parsers.imgadm import ImgadmImage, parse_imgadm_avail, parse_imgadm_list
 from . import _cmd
+from .base import Toolkit
 
 
-class Images:
+class Images(Toolkit):
     """imgadm over a command runner (``lab.images``)."""
-
-    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):
-        self.runner = runner
-        self.timeout = timeout
 
     def list(self, **filters: Any) -> list[ImgadmImage]:
         """Installed images: ``imgadm list [field=value ...]`` (the table, header included)."""
@@ -71,9 +68,6 @@ class Images:
 
     def delete(self, uuid: str, *, pool: str | None = None) -> None:
         self._ok(_cmd.cmd("imgadm", "delete", *_pool(pool), _cmd.uuid(uuid)))
-
-    def _ok(self, command: str, timeout: float | None = None) -> CommandResult:
-        return _cmd.run_ok(self.runner, command, timeout or self.timeout)
 
 
 def _pool(pool: str | None) -> list[str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..errors import ConfigError, ParseError
 from ..parsers.zpool import ScanStatus
 from . import _cmd
+from .base import Toolkit
 from .zfs import Zfs
 
 MIB = 1 << 20
@@ -63,7 +64,7 @@ class SelfHealingReport:
                 and self.scrub.state == "finished" and self.scrub.errors == 0)
 
 
-class SelfHealingDemo:
+class SelfHealingDemo(Toolkit):
     """The walk-through on a :class:`Zfs` toolkit.
 
     ``devices`` are the two vdevs (``("c1t1d0", "c1t2d0")`` on illumos,
@@ -86,6 +87,7 @@ class SelfHealingDemo:
         for value, what in ((data_mib, "data_mib"), (corrupt_mib, "corrupt_mib")):
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+        super().__init__(zfs.runner, timeout=timeout)
         self.zfs = zfs
         self.pool = _cmd.pool_name(pool)
         self.devices = (devices[0], devices[1])
@@ -95,7 +97,6 @@ class SelfHealingDemo:
         self.corrupt_mib = corrupt_mib
         self.import_dirs = import_dirs
         self.mountpoint = mountpoint
-        self.timeout = timeout
         self.report = SelfHealingReport(self.pool, self.devices, corrupted=self.devices[1])
         self._file = ""
 
@@ -111,7 +112,7 @@ class SelfHealingDemo:
     def write_data(self) -> str:
         """Write ``data_mib`` MiB of random data; returns (and records) its checksum."""
         self._need_file()
-        self._run(_cmd.cmd("dd", "if=/dev/urandom", f"of={self._file}", f"bs={MIB}",
+        self._ok(_cmd.cmd("dd", "if=/dev/urandom", f"of={self._file}", f"bs={MIB}",
                            f"count={self.data_mib}") + " 2>/dev/null && sync")
         self.report.checksum_written = self._checksum()
         return self.report.checksum_written
@@ -133,7 +134,7 @@ class SelfHealingDemo:
         self.zfs.export_pool(self.pool)
         try:
             if host_image is None:
-                self._run(_cmd.cmd("dd", "if=/dev/urandom", f"of={self.raw_devices[side]}",
+                self._ok(_cmd.cmd("dd", "if=/dev/urandom", f"of={self.raw_devices[side]}",
                                    f"bs={MIB}", f"seek={self.corrupt_offset_mib}",
                                    f"count={self.corrupt_mib}", "conv=notrunc")
                           + " 2>/dev/null && sync")
@@ -181,7 +182,8 @@ class SelfHealingDemo:
     # ------------------------------------------------------------------ helpers
     def checksum_errors(self) -> dict[str, int]:
         """``CKSUM`` per leaf device of the pool, from ``zpool status`` (keyed as it prints
-        them: ``vdb1`` for ``/dev/vdb1``, ``c1t1d0`` for ``c1t1d0``)."""
+        them, see :func:`leaf_name`: ``vdb1`` for ``/dev/vdb1``, ``c1t1d0`` for ``c1t1d0``,
+        a file by its full path)."""
         root = self.zfs.status(self.pool).root
         if root is None:
             raise ParseError("zpool status", f"no config table for pool {self.pool!r}")
@@ -191,15 +193,12 @@ class SelfHealingDemo:
         """A checksum of the data file: ``digest -a sha256`` (illumos), ``sha256sum``
         (Linux, busybox) or POSIX ``cksum``, whichever the guest has."""
         f = _cmd.q(self._file)
-        out = self._run(f"if command -v digest >/dev/null 2>&1; then digest -a sha256 {f}; "
+        out = self._ok(f"if command -v digest >/dev/null 2>&1; then digest -a sha256 {f}; "
                         f"elif command -v sha256sum >/dev/null 2>&1; then sha256sum {f}; "
                         f"else cksum {f}; fi").stdout.split()
         if not out or not out[0].isalnum():
             raise ParseError("checksum", "expected a checksum first", line=" ".join(out)[:200])
         return out[0]
-
-    def _run(self, command: str):
-        return _cmd.run_ok(self.zfs.runner, command, self.timeout)
 
     def _need_file(self) -> None:
         if not self._file:
@@ -231,9 +230,26 @@ def corrupt_image_region(image: str | os.PathLike, offset: int, length: int) -> 
         os.fsync(f.fileno())
 
 
+#: where OpenZFS on Linux finds disks (``zpool_default_search_paths``): ``zpool status``
+#: shows a disk under one of them without it; the longest prefixes come first
+_LINUX_DISK_DIRS = ("/dev/disk/by-vdev/", "/dev/disk/by-partlabel/", "/dev/disk/by-partuuid/",
+                    "/dev/disk/by-label/", "/dev/disk/by-uuid/", "/dev/disk/by-id/",
+                    "/dev/disk/by-path/", "/dev/mapper/", "/dev/")
+
+
 def leaf_name(device: str) -> str:
-    """The name ``zpool status`` shows for a vdev given as a path or disk name."""
-    return device.rsplit("/", 1)[-1]
+    """The name ``zpool status`` shows for a vdev given as a path or disk name.
+
+    libzfs ``zpool_vdev_name()`` shortens only disks: illumos strips ``/dev/dsk/``
+    (``c1t1d0`` stays ``c1t1d0``), OpenZFS on Linux strips ``/dev/`` (``/dev/vdb1``
+    shows as ``vdb1``).  A file vdev keeps its full path (``/var/tmp/vdevs/h1``).
+    """
+    if device.startswith("/dev/dsk/"):
+        return device[len("/dev/dsk/"):]
+    for prefix in _LINUX_DISK_DIRS:
+        if device.startswith(prefix):
+            return device[len(prefix):]
+    return device
 
 
 def _raw(device: str) -> str:

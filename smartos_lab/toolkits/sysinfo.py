@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..machine.result import CommandResult, CommandRunner
 from ..parsers.kstat import KstatSample, parse_kstat
 from ..parsers.system import (
     Disk,
@@ -24,6 +23,7 @@ from ..parsers.system import (
 )
 from ..parsers.system import Sysinfo as SysinfoData
 from . import _cmd
+from .base import Toolkit
 
 PHYS_FIELDS = ("link", "media", "state", "speed", "duplex", "device")
 VNIC_FIELDS = ("link", "over", "speed", "macaddress", "macaddrtype", "vid", "zone")
@@ -69,12 +69,8 @@ class HostSummary:
         return "\n".join(lines)
 
 
-class SysInfo:
+class SysInfo(Toolkit):
     """sysinfo, diskinfo, dladm and svcs over a command runner."""
-
-    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):
-        self.runner = runner
-        self.timeout = timeout
 
     def sysinfo(self, *, refresh: bool = False) -> SysinfoData:
         """``sysinfo`` (``-f``: refresh the cache first)."""
@@ -107,9 +103,6 @@ class SysInfo:
             zpool=info.zpool, disks=self.disks(), links=self.links(), vnics=self.vnics(),
             services_in_trouble=self.services_in_trouble())
 
-    def _ok(self, command: str) -> CommandResult:
-        return _cmd.run_ok(self.runner, command, self.timeout)
-
     def kstat(self, *statistics: str, interval: int | None = None,
               count: int = 1) -> list[KstatSample]:
         """``kstat -p [-T u] <module:instance:name:statistic> ... [interval count]``, parsed.
@@ -128,4 +121,4 @@ class SysInfo:
             args[2:2] = ["-T", "u"]
             args += [str(interval), str(count)]
             timeout += interval * count
-        return parse_kstat(_cmd.run_ok(self.runner, _cmd.cmd(*args), timeout).stdout)
+        return parse_kstat(self._ok(_cmd.cmd(*args), timeout).stdout)

@@ -22,6 +22,7 @@ from ..machine.hostvirt import HostVirt, host_virtualization
 from ..machine.result import CommandRunner
 from ..parsers.system import parse_sysinfo
 from . import _cmd
+from .base import Toolkit
 from .zones import Zones
 
 # --------------------------------------------------------------------------- host side
@@ -183,14 +184,13 @@ _DEVICES = ("/dev/kvm", "/dev/vmmctl")
 _DEVICE_PROBE = "for p in " + " ".join(_DEVICES) + '; do [ -e "$p" ] && echo "$p"; done; true'
 
 
-class Vms:
+class Vms(Toolkit):
     """Hardware VMs (brands ``kvm`` and ``bhyve``) in a SmartOS lab."""
 
     def __init__(self, runner: CommandRunner, *, accel: Any = None, timeout: float = 120.0,
                  zones: Zones | None = None):
-        self.runner = runner
+        super().__init__(runner, timeout=timeout)
         self.accel = accel            # the lab's AccelChoice (host side of the question)
-        self.timeout = timeout
         self.zones = zones or Zones(runner, timeout=timeout)
 
     def nested_support(self, host: HostVirt | None = None) -> NestedSupport:
@@ -202,8 +202,8 @@ class Vms:
 
     def capability(self) -> GuestVirt:
         """Read ``sysinfo`` and the device nodes in the guest."""
-        raw = parse_sysinfo(_cmd.run_ok(self.runner, "sysinfo", self.timeout).stdout).raw
-        present = _cmd.run_ok(self.runner, _DEVICE_PROBE, self.timeout).stdout.split()
+        raw = parse_sysinfo(self._ok("sysinfo").stdout).raw
+        present = self._ok(_DEVICE_PROBE).stdout.split()
         return GuestVirt(
             cpu_virtualization=str(raw.get("CPU Virtualization", "none")),
             bhyve_capable=_opt_bool(raw.get("Bhyve Capable")),

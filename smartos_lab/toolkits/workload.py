@@ -77,4 +77,4 @@ class BackgroundLoad:
         command = _cmd.cmd("sh", "-c", script)
         if self.zone is not None:
             command = _cmd.cmd("zlogin", self.zone, command)
-        return _cmd.run_ok(self.runner, command, self.timeout)
+        return self.runner.run(command, timeout=self.timeout).check()

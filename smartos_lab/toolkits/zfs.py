@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import CommandTimeout, ConfigError, ParseError
-from ..machine.result import CommandResult, CommandRunner
+from ..machine.result import CommandResult
 from ..parsers.kstat import ArcStats, parse_arcstats
 from ..parsers.zfs import ZfsDataset, ZfsProperty, canonical, parse_zfs_get, parse_zfs_list
 from ..parsers.zfs import converter as zfs_converter
@@ -20,9 +20,7 @@ from ..parsers.zfs_diff import ZfsDiffEntry, parse_zfs_diff
 from ..parsers.zpool import ScanStatus, ZpoolListEntry, ZpoolStatus, parse_zpool_list, parse_zpool_status
 from ..parsers.zpool_iostat import IostatRow, parse_zpool_iostat
 from . import _cmd
-
-if TYPE_CHECKING:
-    from .selfheal import SelfHealingDemo
+from .base import Toolkit
 
 LAYOUTS = ("stripe", "mirror", "raidz", "raidz1", "raidz2", "raidz3")
 POOL_FIELDS = ("name", "size", "allocated", "free", "capacity", "dedupratio", "health")
@@ -31,12 +29,8 @@ SNAPSHOT_FIELDS = ("name", "used", "referenced", "creation")
 GET_FIELDS = ("name", "property", "value", "source")
 
 
-class Zfs:
+class Zfs(Toolkit):
     """zpool and zfs over a command runner."""
-
-    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):
-        self.runner = runner
-        self.timeout = timeout
 
     # ================================================================ pools
     def pools(self) -> list[ZpoolListEntry]:
@@ -171,9 +165,8 @@ class Zfs:
         return parse_zfs_list(self._ok(_cmd.cmd(*args)).stdout, fields=list(fields))
 
     def exists(self, name: str) -> bool:
-        result = _cmd.run(self.runner, _cmd.cmd("zfs", "list", "-H", "-o", "name",
-                                                 _cmd.dataset_name(name, snapshot=None)),
-                          self.timeout)
+        result = self._run(_cmd.cmd("zfs", "list", "-H", "-o", "name",
+                                    _cmd.dataset_name(name, snapshot=None)))
         return result.exit_status == 0
 
     def create(self, name: str, *, properties: dict[str, Any] | None = None,
@@ -288,12 +281,6 @@ class Zfs:
         return self._ok(self.send_receive_command(snapshot, target, incremental_from=incremental_from,
                                                   force=force), timeout)
 
-    def self_healing_demo(self, devices: tuple[str, str], **options: Any) -> SelfHealingDemo:
-        """A :class:`~smartos_lab.toolkits.selfheal.SelfHealingDemo` on this toolkit."""
-        from .selfheal import SelfHealingDemo
-
-        return SelfHealingDemo(self, devices, **options)
-
     # ================================================================ internals
     def _get(self, name: str, props: Sequence[str]) -> list[ZfsProperty]:
         names = ",".join(p if p == "all" else _cmd.property_name(p) for p in props)
@@ -301,8 +288,7 @@ class Zfs:
                                 names, _cmd.dataset_name(name, snapshot=None))).stdout
         return parse_zfs_get(out, fields=GET_FIELDS)
 
-    def _ok(self, command: str, timeout: float | None = None) -> CommandResult:
-        return _cmd.run_ok(self.runner, command, timeout or self.timeout)
+
 
     # ================================================================ part 2: diff, iostat, vdevs, holds, ARC
     def diff(self, snapshot: str, target: str | None = None) -> list[ZfsDiffEntry]:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CommandFailed, ConfigError, ParseError
-from ..machine.result import CommandResult, CommandRunner
+from ..errors import ConfigError, ParseError
+from ..machine.result import CommandResult
 from ..parsers.mdata import mdata_value, parse_mdata_list
 from ..parsers.vmadm import VmadmListEntry, VmadmVm, parse_vmadm_get, parse_vmadm_json, parse_vmadm_list
 from ..parsers.vmadm_messages import VmadmReport, parse_vmadm_report
 from ..parsers.zone_stats import PrstatSample, ZoneMemStat, parse_prstat_zones, parse_zonememstat
 from ..parsers.zones import Zone, parse_zoneadm_list
 from . import _cmd
+from .base import Toolkit
 
 _FIELD = re.compile(r"[a-z_][a-z0-9_.*]*")
 _CREATED = re.compile(r"Successfully created VM ([0-9a-f-]{36})")
@@ -34,12 +36,8 @@ class ResourceCaps:
     quota: int | None                # GiB of the zone's dataset; 0/None: no quota
 
 
-class Zones:
+class Zones(Toolkit):
     """vmadm / zoneadm / zlogin over a command runner (``lab.zones``)."""
-
-    def __init__(self, runner: CommandRunner, *, timeout: float = 120.0):
-        self.runner = runner
-        self.timeout = timeout
 
     # ---------------------------------------------------------------- listing
     def list(self, fields: tuple[str, ...] = DEFAULT_LIST_FIELDS, **filters: Any) -> list[VmadmListEntry]:
@@ -73,9 +71,8 @@ class Zones:
     # ---------------------------------------------------------------- lifecycle
     def validate(self, payload: dict) -> str:
         """``vmadm validate create -f``; returns the VALID line or raises ConfigError."""
-        with _PayloadFile(self, payload) as path:
-            result = _cmd.run(self.runner, _cmd.cmd("vmadm", "validate", "create", "-f", path),
-                              self.timeout)
+        with self._payload_file(payload) as path:
+            result = self._run(_cmd.cmd("vmadm", "validate", "create", "-f", path))
         text = (result.stdout + result.stderr).strip()
         if result.exit_status != 0:
             raise ConfigError(f"vmadm rejected the payload: {text}")
@@ -87,8 +84,8 @@ class Zones:
             raise ConfigError("a vmadm payload is a dict with at least 'brand'")
         if validate:
             self.validate(payload)
-        with _PayloadFile(self, payload) as path:
-            result = _cmd.run_ok(self.runner, _cmd.cmd("vmadm", "create", "-f", path), timeout)
+        with self._payload_file(payload) as path:
+            result = self._ok(_cmd.cmd("vmadm", "create", "-f", path), timeout)
         match = _CREATED.search(result.stdout + "\n" + result.stderr)
         if not match:
             raise ParseError("vmadm create", "no 'Successfully created VM <uuid>' line",
@@ -145,11 +142,16 @@ class Zones:
         commands with ``;``).
         """
         _cmd.no_control(command, "zlogin command")
-        return _cmd.run(self.runner, _cmd.cmd("zlogin", _cmd.uuid(uuid), command), timeout)
+        return self._run(_cmd.cmd("zlogin", _cmd.uuid(uuid), command), timeout)
 
     # ---------------------------------------------------------------- internals
-    def _ok(self, command: str, timeout: float | None = None) -> CommandResult:
-        return _cmd.run_ok(self.runner, command, timeout or self.timeout)
+    def _payload_file(self, payload: dict) -> AbstractContextManager[str]:
+        """The payload as JSON in a private temporary file in the guest (removed afterwards)."""
+        try:
+            text = json.dumps(payload, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"payload is not JSON-serialisable: {exc}") from None
+        return self._guest_file(text, prefix="smartos-lab-payload", suffix=".json")
 
     # ---------------------------------------------------------------- JSON updates, snapshots
     def update_json(self, uuid: str, payload: dict, *, timeout: float = 300.0) -> VmadmReport:
@@ -157,9 +159,8 @@ class Zones:
         cannot say (``add_nics``, ``set_customer_metadata``, ``update_disks`` ...)."""
         if not isinstance(payload, dict) or not payload:
             raise ConfigError("a vmadm update payload is a non-empty dict")
-        with _PayloadFile(self, payload) as path:
-            result = _cmd.run_ok(self.runner, _cmd.cmd("vmadm", "update", _cmd.uuid(uuid), "-f",
-                                                       path), timeout)
+        with self._payload_file(payload) as path:
+            result = self._ok(_cmd.cmd("vmadm", "update", _cmd.uuid(uuid), "-f", path), timeout)
         return parse_vmadm_report(result.stdout + "\n" + result.stderr, "updated")
 
     def create_snapshot(self, uuid: str, name: str, *, timeout: float = 300.0) -> VmadmReport:
@@ -184,7 +185,7 @@ class Zones:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.:%-]{1,64}", name):
             raise ConfigError(f"invalid snapshot name {name!r}: 1-64 letters, digits and "
                               "-_.:% (vmadm(8))")
-        result = _cmd.run_ok(self.runner, _cmd.cmd("vmadm", verb, _cmd.uuid(uuid), name), timeout)
+        result = self._ok(_cmd.cmd("vmadm", verb, _cmd.uuid(uuid), name), timeout)
         return parse_vmadm_report(result.stdout + "\n" + result.stderr, action)
 
     # ---------------------------------------------------------------- metadata, usage
@@ -217,29 +218,6 @@ def _mdata_key(key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.:@/-]+", key):
         raise ConfigError(f"invalid metadata key {key!r}")
     return key
-
-
-class _PayloadFile:
-    """A payload written to a private temporary file in the guest, removed afterwards."""
-
-    def __init__(self, zones: Zones, payload: dict):
-        self.zones = zones
-        try:
-            self.text = json.dumps(payload, sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"payload is not JSON-serialisable: {exc}") from None
-        self.path = _cmd.temp_path("smartos-lab-payload", ".json")
-
-    def __enter__(self) -> str:
-        _cmd.write_file(self.zones.runner, self.path, self.text, self.zones.timeout)
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            _cmd.run(self.zones.runner, _cmd.cmd("rm", "-f", self.path), self.zones.timeout)
-        except CommandFailed:
-            pass
-
 
 def _fields(fields: tuple[str, ...] | list[str]) -> str:
     for f in fields:

@@ -66,7 +66,16 @@ def test_bytes_column_layout_with_size_suffixes():
 def test_output_without_the_header_raises():
     with pytest.raises(ParseError) as caught:
         parse_mdb_memstat("mdb: failed to initialize target: No such file or directory\n")
-    assert caught.value.command == "mdb -k ::memstat"
+    assert caught.value.command == "echo ::memstat | mdb -k"
+
+
+def test_the_command_label_is_the_form_the_smartos_docs_run():
+    """mdb(1) (illumos-joyent usr/src/man/man1/mdb.1): ``mdb [-k] [-e expr] [object [core]]``;
+    ``mdb -k ::memstat`` would open ``::memstat`` as an object file."""
+    from smartos_lab.parsers.mdb import MEMSTAT
+
+    for name in ("smartos_docs_memstat_node1.txt", "smartos_docs_memstat_smartosn2.txt"):
+        assert (FIXTURES / name).read_text().split("\n")[1] == f"# command: {MEMSTAT}"
 
 
 def test_truncated_output_without_total_raises():

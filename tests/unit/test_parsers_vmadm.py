@@ -11,8 +11,9 @@ from smartos_lab.parsers import (
     parse_vmadm_json,
     parse_vmadm_list,
 )
+from smartos_lab.parsers.vmadm import VM_TYPES
 
-from ._parser_fixtures import fixture
+from ._parser_fixtures import fixture, fixtures_in
 
 
 # ----------------------------------------------------------------------------- list
@@ -24,6 +25,16 @@ def test_vmadm_list_reads_the_default_columns():
         "1e6ea123-dca0-44e6-8c0c-34c7f543fe82", "OS", 128, "running", "zone55")
     assert [vm.alias for vm in vms if vm.type == "KVM"] == ["ubuntu1"]
     assert vms[-1].ram == 32768
+
+
+def test_vm_types_are_the_four_vmadm_documents():
+    """smartos-live src/vm/man/vmadm.8.md, ``type``: one of ['OS', 'LX', 'KVM', 'BHYVE']
+    (not BHYV: the 4-wide TYPE column of vmadm.js does not cut the value)."""
+    assert VM_TYPES == ("OS", "LX", "KVM", "BHYVE")
+    seen = {vm.type for name in fixtures_in("vmadm") if name.split("/")[1].startswith("list_")
+            and "type" in fixture(name).split("\n", 1)[0].lower()
+            for vm in parse_vmadm_list(fixture(name))}
+    assert seen and seen <= set(VM_TYPES)
 
 
 def test_vmadm_list_dash_means_no_value():

@@ -209,6 +209,25 @@ def test_zpool_status_rejects_a_vdev_row_with_missing_counters():
     assert err.value.lineno == 8
 
 
+@pytest.mark.parametrize("cut", ["c1t3d0    ONL", "c1t3d0    ONLINE", "c1t3d0", "c1t3d0    ONLINE  "])
+def test_zpool_status_cut_short_mid_row_is_a_parse_error_not_data(cut):
+    """Output cut mid-line (a timeout) must not look like a vdev with no counters: zpool
+    prints every config row with state and READ/WRITE/CKSUM (zpool_main.c
+    print_status_config); only hot spares have no counters, only headings no state."""
+    text = fixture("zpool/status_two_pools_omnios.txt")
+    cut_at = text.index("c1t3d0    ONLINE       0     0     0")
+    with pytest.raises(ParseError, match="cut short") as err:
+        parse_zpool_status(text[:cut_at] + cut + "\n")
+    assert err.value.lineno == 8
+
+
+def test_hot_spares_have_a_state_and_no_counters():
+    status = parse_zpool_status(fixture("zpool/status_spare_in_use_degraded_illumos_zfsadmin.txt"))[0]
+    spares = status.section("spares").children
+    assert [(v.name, v.state, v.checksum_errors) for v in spares] == [
+        ("c1t3d0", "AVAIL", None), ("c2t3d0", "INUSE", None)]
+
+
 def test_zpool_status_rejects_garbage_in_the_state_column():
     text = fixture("zpool/status_two_pools_omnios.txt").replace("c1t4d0    ONLINE",
                                                                 "c1t4d0    online?")

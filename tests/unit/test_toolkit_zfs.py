@@ -237,6 +237,29 @@ def test_selfheal_reads_checksum_errors_per_leaf_device_from_zpool_status():
     assert demo.checksum_errors() == {"c1t0d0": 2, "c1t1d0": 0}
 
 
+@pytest.mark.parametrize("device,shown", [
+    ("c1t1d0", "c1t1d0"),                       # an illumos whole disk: as given
+    ("/dev/dsk/c1t1d0s0", "c1t1d0s0"),          # illumos strips /dev/dsk/ only
+    ("/dev/vdb1", "vdb1"),                      # OpenZFS on Linux strips /dev/
+    ("/dev/disk/by-id/ata-WDC_1-part1", "ata-WDC_1-part1"),
+    ("/var/tmp/vdevs/h1", "/var/tmp/vdevs/h1"),  # a file vdev keeps its full path
+])
+def test_leaf_name_is_the_name_zpool_status_prints(device, shown):
+    """libzfs zpool_vdev_name(): illumos-joyent usr/src/lib/libzfs/common/libzfs_pool.c
+    strips ZFS_DISK_ROOTD ("/dev/dsk/"); OpenZFS strips a disk's search path (zfs_strip_path)."""
+    assert selfheal.leaf_name(device) == shown
+
+
+def test_selfheal_counts_the_errors_of_a_file_vdev_printed_by_its_full_path():
+    status = fixture("zpool/status_file_vdevs_cksum_openzfs_issue.txt")
+    demo = selfheal.SelfHealingDemo(Zfs(RecordingRunner({"zpool status": status})),
+                                    ("/hdd/junk/zfstest/vdb.img", "/hdd/junk/zfstest/vda.img"),
+                                    pool="ztest")
+    demo.report.checksum_errors_after_read = demo.checksum_errors()
+    assert demo.report.corrupted == "/hdd/junk/zfstest/vda.img"
+    assert demo.report.errors_detected == 1
+
+
 def test_selfheal_refuses_to_corrupt_the_label_area():
     with pytest.raises(ConfigError):
         selfheal.SelfHealingDemo(Zfs(RecordingRunner()), ("a", "b"), corrupt_offset_mib=1)
