@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 
 from ..errors import ConfigError
-from ..machine.result import CommandRunner
+from ..machine.result import CommandResult, CommandRunner
 from . import _cmd
+from .base import Toolkit
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
 
@@ -24,7 +25,7 @@ DISK_AND_FILES = ("dd if=/dev/urandom of={dir}/{name}.bin bs=64k count=32 2>/dev
 CPU_SPIN = "j=0; while [ $j -lt 20000 ]; do j=$((j+1)); done"
 
 
-class BackgroundLoad:
+class BackgroundLoad(Toolkit):
     """A named background loop in the guest: at most one runs per name (and zone)."""
 
     def __init__(self, runner: CommandRunner, name: str, body: str = DISK_AND_FILES, *,
@@ -36,10 +37,9 @@ class BackgroundLoad:
             raise ConfigError(f"rounds must be a positive integer, got {rounds!r}")
         _cmd.no_control(body, "load body")
         _cmd.no_control(directory, "directory")
-        self.runner = runner
+        super().__init__(runner, timeout=timeout)
         self.name = name
         self.zone = _cmd.uuid(zone) if zone is not None else None
-        self.timeout = timeout
         self.pidfile = f"{directory}/smartos-lab-load-{name}.pid"
         body = body.replace("{dir}", directory).replace("{name}", f"smartos-lab-load-{name}")
         self.loop = (f"trap '' HUP; i=0; while [ $i -lt {rounds} ]; do {body}; i=$((i+1)); done; "
@@ -57,10 +57,10 @@ class BackgroundLoad:
         script = (f"set -m; if {self._alive()}; then echo running; "
                   f"else sh -c {_cmd.q(self.loop)} < /dev/null > /dev/null 2>&1 & "
                   f"echo $! > {_cmd.q(self.pidfile)}; echo started; fi")
-        return self._run(script).stdout.split()[-1:] == ["started"]
+        return self._sh(script).stdout.split()[-1:] == ["started"]
 
     def running(self) -> bool:
-        return self._run(f"if {self._alive()}; then echo yes; else echo no; fi"
+        return self._sh(f"if {self._alive()}; then echo yes; else echo no; fi"
                          ).stdout.split()[-1:] == ["yes"]
 
     def stop(self) -> bool:
@@ -71,10 +71,10 @@ class BackgroundLoad:
                   "kill -STOP \"$p\"; kill -TERM -\"$p\" 2>/dev/null; pkill -P \"$p\" 2>/dev/null; "
                   f"kill -TERM \"$p\" 2>/dev/null; kill -CONT \"$p\" 2>/dev/null; rm -f {pid}; echo stopped; "
                   f"else rm -f {pid}; echo idle; fi")
-        return self._run(script).stdout.split()[-1:] == ["stopped"]
+        return self._sh(script).stdout.split()[-1:] == ["stopped"]
 
-    def _run(self, script: str):
+    def _sh(self, script: str) -> CommandResult:
         command = _cmd.cmd("sh", "-c", script)
         if self.zone is not None:
             command = _cmd.cmd("zlogin", self.zone, command)
-        return self.runner.run(command, timeout=self.timeout).check()
+        return self._ok(command)
