@@ -110,8 +110,8 @@ class TimedStrategy:
         self.name = inner.name
         self.login_prompt_at: float | None = None
 
-    def prepare(self, lab, config, progress):
-        return self.inner.prepare(lab, config, progress)
+    def prepare(self, lab, config, steps):
+        return self.inner.prepare(lab, config, steps)
 
     def spec(self, lab, config, accel):
         return self.inner.spec(lab, config, accel)
@@ -119,13 +119,13 @@ class TimedStrategy:
     def console_factory(self):
         return self.inner.console_factory()
 
-    def boot(self, machine, lab, config, progress):
-        outcome = self.inner.boot(machine, lab, config, progress)
+    def boot(self, machine, lab, config, steps):
+        outcome = self.inner.boot(machine, lab, config, steps)
         self.login_prompt_at = time.perf_counter()
         return outcome
 
-    def login(self, machine, lab, config, progress):
-        return self.inner.login(machine, lab, config, progress)
+    def login(self, machine, lab, config, steps):
+        return self.inner.login(machine, lab, config, steps)
 
 
 def discard_lab(lab: Lab | None, name: str) -> None:
@@ -362,7 +362,7 @@ def bench_boot(strategy: TestGuestStrategy, accel: str, runs: int, workdir: Path
 
 
 def bench_commands(lab: Lab, runs: int) -> dict:
-    console, ssh = lab.shell.console, lab.shell.ssh
+    console, ssh = lab.shell.console_shell, lab.shell.ssh
     note(f"round trips: {runs} x true over the console")
     over_console = round_trips(lambda: console.check("true"), runs)
     note(f"round trips: {runs} x true over SSH")
@@ -385,7 +385,7 @@ def make_bulk_command(size: int) -> str:
 
 
 def bench_bulk(lab: Lab, quick: bool, raw_console_MBps: float | None) -> dict:
-    console, ssh = lab.shell.console, lab.shell.ssh
+    console, ssh = lab.shell.console_shell, lab.shell.ssh
     lab.check(make_bulk_command(BULK_BYTES), via="console", timeout=300)
 
     def over_console(size: int) -> float:

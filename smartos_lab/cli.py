@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from .errors import LabError, LabNotFound
 
@@ -66,20 +67,26 @@ def add_down(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from .lab import LabState, lookup
     from .machine.registry import running_labs, stop
 
     if args.all == bool(args.name):
         print("smartos-lab down: give a lab NAME or --all", file=sys.stderr)
         return 2
+    if args.name:
+        found = lookup(args.name).require_exists()
+        if found.state is LabState.STOPPED:
+            print(f"{args.name} is not running (stopped; its disks are kept)")
+            return 0
     names = [args.name] if args.name else sorted({s.name for s in running_labs()
                                                   if s.state != "dead"})
     for name in names:
         try:
             status = stop(name, timeout=args.timeout)
-        except LabNotFound as exc:
+        except LabNotFound:
             if args.all:        # it went away meanwhile
                 continue
-            raise exc
+            raise
         if status.state == "dead":
             print(f"{name} was not running (its QEMU had died); removed its run dir")
         else:
@@ -122,12 +129,19 @@ def add_up(p: argparse.ArgumentParser) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from .lab import Lab
+    from .steps import StepEvent, StepKind, print_events
+
+    printed = print_events()
+
+    def progress(event: StepEvent) -> None:
+        if event.kind is not StepKind.FAILED:       # main() prints the error, once
+            printed(event)
 
     image = args.platform or args.image
     lab = Lab.up(args.name, image=image, release=args.release, memory=args.memory,
                  cpus=args.cpus, disks=args.disks, disk_size=args.disk_size, accel=args.accel,
                  boot="direct" if args.platform else args.boot, kernel_args=args.kernel_args,
-                 hostname=args.hostname, progress=True)
+                 hostname=args.hostname, progress=progress)
     status = lab.status()
     lab.detach()
     ports = " ".join(f"{k}=127.0.0.1:{v}" for k, v in status["ports"].items())
@@ -144,39 +158,37 @@ def add_console(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    from .lab import lookup
     from .machine.interactive import interactive_console
 
+    lookup(args.name).require_running()
     return interactive_console(args.name)
 
 
 def add_ssh(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="lab name")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="command to run (default: a shell)")
+    p.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="command",
+                   help="command to run (default: a shell)")
 
 
 def cmd_ssh(args: argparse.Namespace) -> int:
     import os
     import shutil
 
-    from . import paths
-    from .lab import LabDir
-    from .machine.rundir import RunDir
+    from .lab import lookup
 
-    run_dir = RunDir(paths.run_root() / args.name)
-    if run_dir.live_pid() is None:
-        raise LabNotFound(f"lab {args.name!r} is not running")
-    port = run_dir.read_meta().get("ports", {}).get("ssh")
-    key = LabDir(args.name).key_file()
+    found = lookup(args.name).require_running()
+    port = found.run_dir.read_meta().get("ports", {}).get("ssh") if found.run_dir else None
+    key = found.lab_dir.key_file() if found.lab_dir else None
     if not port or key is None:
-        print(f"smartos-lab ssh: lab {args.name!r} has no SSH port or key", file=sys.stderr)
-        return 1
+        raise LabError(f"lab {args.name!r} has no SSH port or key (use 'smartos-lab console "
+                       f"{args.name}')")
     ssh = shutil.which("ssh")
     if ssh is None:
-        print("smartos-lab ssh: no ssh client; apt-get install openssh-client", file=sys.stderr)
-        return 1
+        raise LabError("no ssh client; apt-get install openssh-client")
     argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
-            *args.command]
+            *args.remote_command]
     os.execv(ssh, argv)
     return 1  # not reached
 
@@ -226,7 +238,9 @@ class _attached:
         self.name = name
 
     def __enter__(self):
+        from .lab import lookup
         from .machine.qemu import QemuMachine
+        lookup(self.name).require_running()
         self.machine = QemuMachine.attach(self.name, tool=True)
         return self.machine
 
@@ -325,12 +339,17 @@ def cmd_log(args: argparse.Namespace) -> int:
     """Print the end of a lab's serial log (everything the guest printed on its console)."""
     import time
 
-    from .lab import LabDir
+    from .lab import lookup
     from .machine.ansi import strip_ansi
 
-    path = LabDir(args.name).serial_log
-    if not path.is_file():
-        raise LabNotFound(f"lab {args.name!r} has no serial log ({path})")
+    found = lookup(args.name).require_exists()
+    if found.lab_dir is not None:
+        path = found.lab_dir.serial_log
+    else:                           # a machine launched without a lab dir logs in its run dir
+        meta = found.run_dir.read_meta() if found.run_dir else {}
+        path = Path(meta.get("serial_log", "")) if meta.get("serial_log") else None
+    if path is None or not path.is_file():
+        raise LabError(f"lab {args.name!r} has printed nothing yet (no serial log {path or ''})")
     with open(path, "rb") as f:
         lines = f.read().decode("utf-8", "replace").splitlines()[-args.lines:] if args.lines > 0 else []
         print("\n".join(strip_ansi(line).rstrip("\r") for line in lines), flush=True)
@@ -351,21 +370,23 @@ def add_destroy(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
-    import shutil
+    from .lab import LabDir, LabState, lookup
+    from .machine.registry import stop
 
-    from .lab import LabDir
-    from .machine.registry import running_labs, stop
-
-    lab_dir = LabDir(args.name)
-    if not lab_dir.path.exists():
-        raise LabNotFound(f"no lab named {args.name!r} in {lab_dir.path.parent}")
+    found = lookup(args.name).require_exists()
+    if found.state is LabState.STARTING:
+        raise found.error()
+    lab_dir = found.lab_dir or LabDir(args.name)
     if not args.yes:
+        if not sys.stdin.isatty():
+            raise LabError(f"destroy asks for confirmation on a terminal; without one, run "
+                           f"'smartos-lab destroy {args.name} --yes'")
         answer = input(f"delete lab {args.name!r} and its disks in {lab_dir.path}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             return 1
-    if any(s.name == args.name and s.state != "dead" for s in running_labs()):
+    if found.state in (LabState.RUNNING, LabState.ORPHAN):
         stop(args.name)
-    shutil.rmtree(lab_dir.path)
+    lab_dir.remove()
     print(f"destroyed lab {args.name}")
     return 0
 
@@ -394,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smartos-lab",
                                      description="A hands-on SmartOS lab on QEMU.")
     parser.add_argument("--version", action="version", version=f"smartos-lab {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(p)
@@ -411,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except LabError as exc:
-        print(f"smartos-lab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"smartos-lab {args.subcommand}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

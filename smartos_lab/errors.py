@@ -33,6 +33,10 @@ class RunDirError(HostError):
     """A run directory is unsafe (wrong owner, wrong mode) or unusable."""
 
 
+class LabInUse(RunDirError):
+    """The lab's name is taken: its QEMU runs, or another process is starting it."""
+
+
 class ImageError(LabError):
     """An image path is missing, unreadable or not what it claims to be."""
 

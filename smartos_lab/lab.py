@@ -12,11 +12,10 @@ private run directory (:mod:`smartos_lab.machine.rundir`).
 """
 from __future__ import annotations
 
+import enum
 import json
 import shlex
 import shutil
-import sys
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,21 +25,34 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
 from .atomic import write_atomic
-from .errors import ConfigError, ImageError, LabError, LabNotFound, TransportError
-from .machine.accel import detect_accel
+from .errors import ConfigError, ImageError, LabError, LabInUse, LabNotFound, TransportError
+from .images.local import LocalImage
+from .machine.accel import AccelChoice, detect_accel
+from .machine.checkpoints import CheckpointInfo
 from .machine.checkpoints import require as require_checkpoint
+from .machine.consoleprotocol import ConsoleProtocol
 from .machine.disks import parse_size
-from .machine.qemu import QemuMachine
+from .machine.guest import BootResult, GuestShell
+from .machine.qemu import ConsoleFactory, QemuMachine
+from .machine.qmp import QMP
+from .machine.registry import MachineState, find_machine, orphan_message
 from .machine.result import CommandResult
 from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
+from .steps import Steps, Subscriber, default_display
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:       # the toolkits are imported when first used (lab.zfs, ...)
     from .images.progress import Progress as ByteProgress
-    from .machine.accel import AccelChoice
-    from .machine.console import Console
+    from .toolkits.dtrace import DTrace
+    from .toolkits.images import Images
+    from .toolkits.sysinfo import SysInfo
+    from .toolkits.vms import Vms
+    from .toolkits.zfs import Zfs
+    from .toolkits.zones import Zones
 
-Progress = Callable[[str], None]
+#: ``progress=`` of :meth:`Lab.up`: True (the default display), False (quiet) or a subscriber
+#: called with every :class:`~smartos_lab.steps.StepEvent`.
+Progress = bool | Subscriber
 
 
 # --- persistent state ------------------------------------------------------------------
@@ -61,7 +73,8 @@ class LabConfig:
     kernel_args: str = ""
     hostname: str = ""
     set_up: bool = False            # first-boot setup has completed
-    extra: dict[str, Any] = field(default_factory=dict)
+    # the strategy's own state (SmartOS: smartos.bringup.SmartOSState), a dict once loaded
+    strategy_state: Any = field(default_factory=dict)
 
 
 class LabDir:
@@ -101,6 +114,10 @@ class LabDir:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path.chmod(0o700)
 
+    def remove(self) -> None:
+        """Delete the lab directory (disks, secrets, serial log)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
     def load(self) -> LabConfig:
         try:
             data = json.loads(self.config_file.read_text())
@@ -108,6 +125,8 @@ class LabDir:
             raise LabNotFound(f"no lab named {self.name!r} (no {self.config_file})") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{self.config_file} is damaged: {exc}") from exc
+        if "extra" in data and "strategy_state" not in data:      # written before strategy_state
+            data["strategy_state"] = data.pop("extra")
         known = {f for f in LabConfig.__dataclass_fields__}
         return LabConfig(**{k: v for k, v in data.items() if k in known})
 
@@ -124,28 +143,107 @@ def lab_names(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / "lab.json").is_file())
 
 
+# --- the one lifecycle answer --------------------------------------------------------------
+class LabState(enum.Enum):
+    RUNNING = "running"     # its QEMU runs (Lab.attach works)
+    STARTING = "starting"   # another process is launching it right now
+    ORPHAN = "orphan"       # a QEMU of it runs without its run dir (stop it, then start again)
+    STOPPED = "stopped"     # not running; its lab directory (disks, settings) is kept
+    ABSENT = "absent"       # no such lab
+
+
+@dataclass(frozen=True)
+class LabLookup:
+    """What :func:`lookup` found: the state and what is known (pid, run dir, lab dir)."""
+
+    name: str
+    state: LabState
+    pid: int | None = None
+    run_dir: RunDir | None = None
+    lab_dir: LabDir | None = None       # None: no lab.json (e.g. a bare QemuMachine)
+    labs_root: Path | None = None       # where it was looked for (None: the default places)
+    run_root: Path | None = None
+
+    def config(self) -> LabConfig:
+        """The saved settings, or defaults for a machine launched without a lab dir."""
+        return self.lab_dir.load() if self.lab_dir is not None else LabConfig(name=self.name)
+
+    def require_running(self) -> LabLookup:
+        """Return self if the lab runs, else raise the one error that says why not."""
+        if self.state is LabState.RUNNING:
+            return self
+        if self.state is LabState.STOPPED:
+            raise LabNotFound(f"lab {self.name!r} is stopped; start it with "
+                              f"'smartos-lab up {self.name}' or Lab.up({self.name!r})")
+        raise self.error()
+
+    def require_exists(self) -> LabLookup:
+        if self.state is LabState.ABSENT:
+            raise self.error()
+        return self
+
+    def error(self) -> LabError:
+        """The error for a lab that cannot be used as it is (absent, orphaned, starting)."""
+        if self.state is LabState.ORPHAN:
+            return LabError(orphan_message(self.name, self.pid))
+        if self.state is LabState.STARTING:
+            return LabInUse(f"lab {self.name!r} is being started by another process; try again "
+                            "once it runs")
+        return LabNotFound(no_such_lab_message(self.name, self.labs_root, self.run_root))
+
+
+def lookup(name: str, labs_root: Path | None = None, run_root: Path | None = None) -> LabLookup:
+    """Is lab ``name`` running, being started, orphaned, stopped or absent?  Changes nothing."""
+    lab_dir = LabDir(name, labs_root)
+    saved = lab_dir if lab_dir.exists() else None
+    found = find_machine(name, run_root)
+    state = {MachineState.RUNNING: LabState.RUNNING, MachineState.STARTING: LabState.STARTING,
+             MachineState.ORPHAN: LabState.ORPHAN}.get(found.state)
+    if state is None:
+        state = LabState.STOPPED if saved is not None else LabState.ABSENT
+    return LabLookup(name, state, found.pid, found.run_dir, saved, labs_root, run_root)
+
+
+def no_such_lab_message(name: str, labs_root: Path | None = None,
+                        run_root: Path | None = None) -> str:
+    """``no lab named 'x'`` plus the labs there are (one message for every way of asking)."""
+    names = sorted(set(lab_names(labs_root)) | set(_running_names(run_root)))
+    known = (f"labs here: {', '.join(names)}" if names
+             else f"there are no labs yet; 'smartos-lab up {name}' makes one")
+    return f"no lab named {name!r} ({known})"
+
+
+def _running_names(run_root: Path | None = None) -> list[str]:
+    root = Path(run_root) if run_root is not None else paths.run_root()
+    if not root.is_dir():
+        return []
+    return [p.name for p in root.iterdir()
+            if p.is_dir() and not p.is_symlink() and RunDir(p).live_pid() is not None]
+
+
 # --- strategies --------------------------------------------------------------------------
 class Strategy(Protocol):
     """How to bring one kind of guest from nothing to a logged-in shell."""
 
     name: str
 
-    def prepare(self, lab: LabDir, config: LabConfig, progress: Progress) -> None:
+    def prepare(self, lab: LabDir, config: LabConfig, steps: Steps) -> None:
         """Create what the lab needs on the host (disks, secrets, unpacked platform)."""
 
     def spec(self, lab: LabDir, config: LabConfig, accel: str) -> MachineSpec:
         """The machine to launch for the next boot."""
 
-    def console_factory(self) -> Callable[[QemuMachine], Any] | None:
+    def console_factory(self) -> ConsoleFactory | None:
         """Console factory for :meth:`QemuMachine.launch` (None: the default console)."""
 
     def boot(self, machine: QemuMachine, lab: LabDir, config: LabConfig,
-             progress: Progress) -> str:
-        """Wait until the guest is ready to log in: ``"ready"``, or ``"reboot"`` when QEMU ended
-        on a guest reboot (the lab then launches it again)."""
+             steps: Steps) -> BootResult:
+        """Wait until the guest is ready to log in (READY), or QEMU ended on a guest reboot
+        (REBOOT: the lab launches it again)."""
 
-    def login(self, machine: QemuMachine, lab: LabDir, config: LabConfig, progress: Progress):
-        """Log in and return a :class:`~smartos_lab.machine.guest.GuestShell`."""
+    def login(self, machine: QemuMachine, lab: LabDir, config: LabConfig,
+              steps: Steps) -> GuestShell:
+        """Log in and return the lab's shell."""
 
 
 _STRATEGIES: dict[str, Callable[[], Strategy]] = {}
@@ -156,33 +254,22 @@ def register_strategy(name: str, factory: Callable[[], Strategy]) -> None:
     _STRATEGIES[name] = factory
 
 
-def _default_strategy(name: str) -> Strategy:
+def _default_strategy(name: str, image: LocalImage | None = None) -> Strategy:
     if name in _STRATEGIES:
         return _STRATEGIES[name]()
     if name == "smartos":
         from .smartos.bringup import SmartOSStrategy
-        return SmartOSStrategy()
+        return SmartOSStrategy(image=image)
     raise ConfigError(f"lab uses strategy {name!r}, which this process does not know "
                       "(register it with smartos_lab.lab.register_strategy)")
 
 
 # --- progress ------------------------------------------------------------------------------
-def _progress(progress: bool | Progress | None) -> Progress:
+def _steps(operation: str, progress: Progress) -> Steps:
+    """A :class:`Steps` reporter for ``progress`` (True: the default display, False: none)."""
     if callable(progress):
-        return progress
-    if not progress:
-        return lambda _msg: None
-    try:
-        from .notebook import in_notebook, step_display
-        if in_notebook():
-            return step_display()
-    except ImportError:
-        pass
-    start = time.monotonic()
-
-    def show(msg: str) -> None:
-        print(f"[{time.monotonic() - start:7.1f}s] {msg}", file=sys.stderr, flush=True)
-    return show
+        return Steps(operation, [progress])
+    return Steps(operation, [default_display()] if progress else [])
 
 
 # --- the facade ------------------------------------------------------------------------------
@@ -194,23 +281,23 @@ MIN_COPY_RATE = 1 << 20                         # bytes/s a copy into the lab is
 class Lab:
     """A running, logged-in lab.  Make one with :meth:`up` (or :meth:`attach`)."""
 
-    def __init__(self, *, lab_dir: LabDir, config: LabConfig, machine: QemuMachine, shell,
-                 strategy: Strategy, progress: Progress):
+    def __init__(self, *, lab_dir: LabDir, config: LabConfig, machine: QemuMachine,
+                 shell: GuestShell, strategy: Strategy, progress: Progress = False):
         self.lab_dir = lab_dir
         self.config = config
         self.machine = machine
-        self.shell = shell
+        self.shell: GuestShell = shell
         self.strategy = strategy
-        self._progress = progress
+        self._progress = progress       # how later operations (install_zone_image) report
         _OPEN[lab_dir.name] = self
 
     # -- life cycle -------------------------------------------------------------------
     @classmethod
-    def up(cls, name: str = "smartos", image: str | Path | None = None, *,
+    def up(cls, name: str = "smartos", image: str | Path | LocalImage | None = None, *,
            release: str | None = None, memory: int | str | None = None, cpus: int | None = None,
            disks: int | None = None, disk_size: int | str | None = None, accel: str | None = None,
            boot: str | None = None, kernel_args: str | None = None, hostname: str | None = None,
-           strategy: Strategy | None = None, progress: bool | Progress = True,
+           strategy: Strategy | None = None, progress: Progress = True,
            labs_root: Path | None = None) -> Lab:
         """Return the lab ``name``, booted, set up and logged in.
 
@@ -222,69 +309,84 @@ class Lab:
         kernel; ``kernel_args=""`` clears flags), except the zones pool's
         ``disks``/``disk_size`` and the ``hostname`` once setup has run.
         A new lab needs ``image`` (a SmartOS USB image, ISO, platform tgz or
-        build folder) or ``release`` (downloaded and cached; ``"latest"`` or a
-        timestamp).  Defaults for a new lab: 4 GiB, 2 CPUs, 1 disk sized from
-        RAM, ``accel="auto"``, ``boot="auto"`` (or ``"usb"``/``"direct"``).
+        build folder, or a :class:`~smartos_lab.images.local.LocalImage`) or
+        ``release`` (downloaded and cached; ``"latest"`` or a timestamp).
+        Defaults for a new lab: 4 GiB, 2 CPUs, 1 disk sized from RAM,
+        ``accel="auto"``, ``boot="auto"`` (or ``"usb"``/``"direct"``).  If a
+        new lab fails before its first boot (no image, no network), what this
+        call created is removed again.
+
+        ``progress``: True shows the steps (printed lines, or the notebook
+        widget), False is quiet, a callable receives every
+        :class:`~smartos_lab.steps.StepEvent`.
         """
-        report = _progress(progress)
         lab_dir = LabDir(name, labs_root)
-        strat = strategy
-        held = _held(name)
-        if held is not None:
-            report(f"lab {name} is already open in this process")
-            return held
-        _refuse_orphan(name)
-        if _is_running(name):
-            config = lab_dir.load() if lab_dir.exists() else LabConfig(name=name)
-            strat = strat or _default_strategy(config.strategy)
-            report(f"attaching to running lab {name}")
-            return cls._attach(lab_dir, config, strat, report)
-        if lab_dir.exists():
-            config = lab_dir.load()
-            _apply_overrides(config, image=image, release=release, memory=memory, cpus=cpus,
-                             disks=disks, disk_size=disk_size, accel=accel, boot=boot,
-                             kernel_args=kernel_args, hostname=hostname)
-        else:
-            config = LabConfig(
-                name=name, strategy=(strat.name if strat else "smartos"),
-                image=str(Path(image).expanduser().resolve()) if image else "",
-                release=release or ("" if image else "latest"),
-                boot=boot or "auto", memory_mib=_mib(memory if memory is not None else "4G"),
-                cpus=_positive(cpus if cpus is not None else 2, "cpus"),
-                disk_count=_positive(disks if disks is not None else 1, "disks"),
-                disk_size=parse_size(disk_size) if disk_size else 0,
-                accel=accel or "auto", kernel_args=kernel_args or "", hostname=hostname or "")
-        strat = strat or _default_strategy(config.strategy)
-        lab_dir.create()
-        strat.prepare(lab_dir, config, report)
-        lab_dir.save(config)
-        machine = cls._boot(lab_dir, config, strat, report)
+        identified = image if isinstance(image, LocalImage) else None
+        given = dict(image=str(identified.path) if identified is not None else image,
+                     release=release, memory=memory, cpus=cpus, disks=disks, disk_size=disk_size,
+                     accel=accel, boot=boot, kernel_args=kernel_args, hostname=hostname)
+        with _steps(f"up {name}", progress) as steps:
+            held = _held(name)
+            if held is not None:
+                steps.finish(f"lab {name} is already open in this process")
+                return held
+            found = lookup(name, labs_root)
+            if found.state is LabState.RUNNING:
+                config = found.config()
+                steps.step("attach", f"attaching to running lab {name}")
+                return cls._attach(lab_dir, config, strategy or _default_strategy(config.strategy),
+                                   steps, progress)
+            if found.state is LabState.STOPPED:
+                config = lab_dir.load()
+                _apply_overrides(config, **given)
+            elif found.state is LabState.ABSENT:
+                config = _new_config(name, strategy.name if strategy else "smartos", **given)
+            else:
+                raise found.error()
+            strat = strategy or _default_strategy(config.strategy, identified)
+            machine = cls._start(lab_dir, config, strat, steps)
+            try:
+                shell = strat.login(machine, lab_dir, config, steps)
+            except BaseException:
+                machine.detach()
+                raise
+            steps.finish(f"lab {name} is ready")
+            return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
+                       strategy=strat, progress=progress)
+
+    @classmethod
+    def _start(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy, steps: Steps) -> QemuMachine:
+        """Prepare the lab on the host and boot it.  If this call made the lab directory and
+        fails before a QEMU was launched, the directory goes again (no half-made lab)."""
+        made_dir = not lab_dir.path.exists()
+        launched: list[QemuMachine] = []
         try:
-            shell = strat.login(machine, lab_dir, config, report)
+            steps.step("prepare", f"preparing lab {config.name}")
+            lab_dir.create()
+            strat.prepare(lab_dir, config, steps)
+            lab_dir.save(config)
+            return cls._boot(lab_dir, config, strat, steps, launched)
         except BaseException:
-            machine.detach()
+            if made_dir and not launched:
+                lab_dir.remove()
             raise
-        report(f"lab {name} is ready")
-        return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
-                   strategy=strat, progress=report)
 
     @classmethod
     def attach(cls, name: str, *, strategy: Strategy | None = None,
-               progress: bool | Progress = False, labs_root: Path | None = None) -> Lab:
+               progress: Progress = False, labs_root: Path | None = None) -> Lab:
         """Attach to the running lab ``name`` (LabNotFound if it is not running)."""
         held = _held(name)
         if held is not None:
             return held
-        lab_dir = LabDir(name, labs_root)
-        if not _is_running(name):
-            raise LabNotFound(f"lab {name!r} is not running; start it with Lab.up({name!r})")
-        config = lab_dir.load() if lab_dir.exists() else LabConfig(name=name)
+        found = lookup(name, labs_root).require_running()
+        config = found.config()
         strat = strategy or _default_strategy(config.strategy)
-        return cls._attach(lab_dir, config, strat, _progress(progress))
+        with _steps(f"attach {name}", progress) as steps:
+            return cls._attach(LabDir(name, labs_root), config, strat, steps, progress)
 
     @classmethod
-    def _attach(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
-                report: Progress) -> Lab:
+    def _attach(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy, steps: Steps,
+                progress: Progress) -> Lab:
         machine = QemuMachine.attach(config.name, console_factory=strat.console_factory())
         try:
             if machine.console_busy():
@@ -292,33 +394,36 @@ class Lab:
                     f"the serial console of lab {config.name!r} is held by another process (another "
                     f"notebook or script with this lab open): call lab.detach() there, or use "
                     f"'smartos-lab ssh {config.name}'")
-            shell = strat.login(machine, lab_dir, config, report)
+            shell = strat.login(machine, lab_dir, config, steps)
         except BaseException:
             machine.detach()
             raise
-        report(f"lab {config.name} is ready")
+        steps.finish(f"lab {config.name} is ready")
         return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
-                   strategy=strat, progress=report)
+                   strategy=strat, progress=progress)
 
     @classmethod
-    def _boot(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
-              report: Progress) -> QemuMachine:
+    def _boot(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy, steps: Steps,
+              launched: list[QemuMachine]) -> QemuMachine:
+        """Launch and boot until the strategy says READY; every machine launched is appended
+        to ``launched``."""
         choice = detect_accel(config.accel)
-        report(f"accelerator: {choice.reason}")
+        steps.info(f"accelerator: {choice.reason}")
         for _ in range(MAX_BOOTS):
             spec = strat.spec(lab_dir, config, choice.accel)
-            report(f"starting QEMU ({spec.memory_mib} MiB, {spec.cpus} CPU)")
+            steps.step("start QEMU", f"starting QEMU ({spec.memory_mib} MiB, {spec.cpus} CPU)")
             machine = QemuMachine.launch(spec, serial_log=lab_dir.serial_log,
                                          console_factory=strat.console_factory())
+            launched.append(machine)
             try:
-                outcome = strat.boot(machine, lab_dir, config, report)
+                outcome = strat.boot(machine, lab_dir, config, steps)
             except BaseException:
                 machine.shutdown(timeout=5)
                 raise
             lab_dir.save(config)
-            if outcome == "ready":
+            if outcome is BootResult.READY:
                 return machine
-            report("guest rebooted; starting it again")
+            steps.info("guest rebooted; starting it again")
             machine.shutdown(timeout=30)
         raise LabError(f"lab {config.name} rebooted {MAX_BOOTS} times without reaching a login "
                        f"prompt; see {lab_dir.serial_log}")
@@ -337,14 +442,12 @@ class Lab:
         """Stop the lab if it runs and delete its directory (disks included)."""
         if self.machine.alive():
             self.down()
-        shutil.rmtree(self.lab_dir.path, ignore_errors=True)
+        self.lab_dir.remove()
 
     def _close_transports(self) -> None:
         if _OPEN.get(self.name) is self:
             del _OPEN[self.name]
-        close = getattr(self.shell, "close", None)
-        if close is not None:
-            close()
+        self.shell.close()
 
     # -- commands -------------------------------------------------------------------
     def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
@@ -390,33 +493,35 @@ class Lab:
         installed = self.sh(shlex.join(["imgadm", "get", *pool_args, uuid]))
         if installed.exit_status == 0:
             return installed
-        cache = ZoneImageCache()
-        image = cache.get(uuid)
-        if image is None:
-            if not fetch:
-                raise ImageError(f"zone image {uuid} is not in {cache.root}. {OFFLINE_HINT}")
-            self._progress(f"downloading zone image {uuid} from {cache.source}")
-            image = cache.fetch(uuid, progress=progress)
-        if not image.verified:
-            self._progress(f"checking the sha1 of {image.file_path}")
-            image = cache.verify(uuid)
-        transport = getattr(self.shell, "transport", "console")
-        if transport != "ssh" and image.size > CONSOLE_COPY_LIMIT:
-            raise TransportError(
-                f"zone image {uuid} is {image.size / 2**20:.1f} MiB: too big for the serial "
-                f"console (limit {CONSOLE_COPY_LIMIT // 1024} KiB), and SSH to lab {self.name} "
-                "is not connected; nothing was copied")
-        folder = f"{ZONE_IMAGE_GUEST_DIR}/{uuid}"
-        remote_manifest = f"{folder}/manifest.json"
-        remote_file = f"{folder}/{image.file_path.name}"
-        self.check(f"mkdir -p {shlex.quote(folder)}")
-        self._progress(f"copying {image.name} {image.version} ({image.size / 2**20:.1f} MiB) "
-                       f"into lab {self.name}")
-        self.put(image.manifest_path, remote_manifest)
-        self.put(image.file_path, remote_file, timeout=max(300.0, image.size / MIN_COPY_RATE))
-        self._progress(f"imgadm install {image.name} {image.version}")
-        result = self.images.install_local(remote_manifest, remote_file, pool=pool)
-        self.sh(f"rm -rf {shlex.quote(folder)}")
+        with _steps(f"install zone image {uuid}", self._progress) as steps:
+            cache = ZoneImageCache()
+            image = cache.get(uuid)
+            if image is None:
+                if not fetch:
+                    raise ImageError(f"zone image {uuid} is not in {cache.root}. {OFFLINE_HINT}")
+                steps.step("download", f"downloading zone image {uuid} from {cache.source}")
+                image = cache.fetch(uuid, progress=progress)
+            if not image.verified:
+                steps.step("verify", f"checking the sha1 of {image.file_path}")
+                image = cache.verify(uuid)
+            if self.shell.transport != "ssh" and image.size > CONSOLE_COPY_LIMIT:
+                raise TransportError(
+                    f"zone image {uuid} is {image.size / 2**20:.1f} MiB: too big for the serial "
+                    f"console (limit {CONSOLE_COPY_LIMIT // 1024} KiB), and SSH to lab {self.name} "
+                    "is not connected; nothing was copied")
+            folder = f"{ZONE_IMAGE_GUEST_DIR}/{uuid}"
+            remote_manifest = f"{folder}/manifest.json"
+            remote_file = f"{folder}/{image.file_path.name}"
+            self.check(f"mkdir -p {shlex.quote(folder)}")
+            steps.step("copy", f"copying {image.name} {image.version} ({image.size / 2**20:.1f} MiB) "
+                               f"into lab {self.name}")
+            self.put(image.manifest_path, remote_manifest)
+            self.put(image.file_path, remote_file, timeout=max(300.0, image.size / MIN_COPY_RATE))
+            steps.step("install", f"imgadm install {image.name} {image.version}")
+            result = self.images.install_local(remote_manifest, remote_file, pool=pool)
+            self.sh(f"rm -rf {shlex.quote(folder)}")
+            steps.finish(f"zone image {image.name} {image.version}: imgadm exit status "
+                         f"{result.exit_status}")
         return result
 
     # -- checkpoints -----------------------------------------------------------------
@@ -431,22 +536,13 @@ class Lab:
         console shell resynchronised before this returns.
         """
         require_checkpoint(self.machine.qmp, name)     # before SSH is let go
-        ssh = getattr(self.shell, "ssh", None)
-        reconnect = ssh is not None and ssh.connected
-        self.machine.console.clear_crash()      # a panic or kmdb stop is what restore undoes
-        if reconnect:
-            ssh.close()
+        self.shell.before_restore()
         try:
-            seconds = self.machine.restore(name)
-            console = getattr(self.shell, "console", None)
-            if console is not None:
-                console.run("true", timeout=timeout)
+            return self.machine.restore(name)
         finally:
-            if reconnect:
-                ssh.connect(timeout=timeout)
-        return seconds
+            self.shell.after_restore(timeout)
 
-    def checkpoints(self) -> list:
+    def checkpoints(self) -> list[CheckpointInfo]:
         return self.machine.checkpoints()
 
     def delete_checkpoint(self, name: str) -> None:
@@ -458,7 +554,7 @@ class Lab:
         return self.config.name
 
     @property
-    def console(self) -> Console:
+    def console(self) -> ConsoleProtocol:
         """The serial console (:class:`~smartos_lab.machine.console.Console`)."""
         return self.machine.console
 
@@ -468,7 +564,7 @@ class Lab:
         return self.machine.accel
 
     @property
-    def qmp(self):
+    def qmp(self) -> QMP:
         return self.machine.qmp
 
     @property
@@ -481,41 +577,41 @@ class Lab:
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "pid": self.machine.pid, "state": self.machine.qmp.status(),
                 "accel": self.machine.accel.accel, "ports": dict(self.machine.ports),
-                "transport": getattr(self.shell, "transport", "console"),
+                "transport": self.shell.transport,
                 "serial_log": str(self.serial_log)}
 
     def __repr__(self) -> str:
         return (f"<Lab {self.name} pid={self.machine.pid} {self.machine.accel.accel} "
-                f"via {getattr(self.shell, 'transport', 'console')}>")
+                f"via {self.shell.transport}>")
 
     # -- toolkits ----------------------------------------------------------------------
     @cached_property
-    def zfs(self):
+    def zfs(self) -> Zfs:
         from .toolkits.zfs import Zfs
         return Zfs(self.shell)
 
     @cached_property
-    def zones(self):
+    def zones(self) -> Zones:
         from .toolkits.zones import Zones
         return Zones(self.shell)
 
     @cached_property
-    def images(self):
+    def images(self) -> Images:
         from .toolkits.images import Images
         return Images(self.shell)
 
     @cached_property
-    def dtrace(self):
+    def dtrace(self) -> DTrace:
         from .toolkits.dtrace import DTrace
         return DTrace(self.shell)
 
     @cached_property
-    def vms(self):
+    def vms(self) -> Vms:
         from .toolkits.vms import Vms
         return Vms(self.shell, accel=self.machine.accel)
 
     @cached_property
-    def sysinfo(self):
+    def sysinfo(self) -> SysInfo:
         from .toolkits.sysinfo import SysInfo
         return SysInfo(self.shell)
 
@@ -532,14 +628,18 @@ def _held(name: str) -> Lab | None:
     return lab
 
 
-def _refuse_orphan(name: str) -> None:
-    from .machine.registry import orphan_processes
-
-    for proc in orphan_processes():
-        if proc.name == name:
-            raise LabError(f"a QEMU of lab {name!r} (pid {proc.pid}) runs without its run directory "
-                           f"(was {paths.run_root()} cleaned?); it holds the lab's disks. Stop it "
-                           f"with 'smartos-lab down {name}', then start the lab again")
+def _new_config(name: str, strategy: str, *, image, release, memory, cpus, disks, disk_size, accel,
+                boot, kernel_args, hostname) -> LabConfig:
+    """The settings of a new lab: the arguments given to ``Lab.up``, defaults for the rest."""
+    return LabConfig(
+        name=name, strategy=strategy,
+        image=str(Path(image).expanduser().resolve()) if image else "",
+        release=release or ("" if image else "latest"),
+        boot=boot or "auto", memory_mib=_mib(memory if memory is not None else "4G"),
+        cpus=_positive(cpus if cpus is not None else 2, "cpus"),
+        disk_count=_positive(disks if disks is not None else 1, "disks"),
+        disk_size=parse_size(disk_size) if disk_size else 0,
+        accel=accel or "auto", kernel_args=kernel_args or "", hostname=hostname or "")
 
 
 def _apply_overrides(config: LabConfig, *, image, release, memory, cpus, disks, disk_size, accel,
@@ -569,11 +669,6 @@ def _apply_overrides(config: LabConfig, *, image, release, memory, cpus, disks, 
             raise ConfigError(f"lab {config.name} was set up with {what}={saved!r}; it cannot change "
                               f"now (destroy the lab to start over: smartos-lab destroy {config.name})")
         setattr(config, {"disks": "disk_count"}.get(what, what), convert(given))
-
-
-def _is_running(name: str) -> bool:
-    rd = RunDir(paths.run_root() / name)
-    return rd.path.is_dir() and rd.live_pid() is not None
 
 
 def _mib(memory: int | str) -> int:

@@ -21,7 +21,15 @@ from ..errors import ConfigError, ImageError
 from .fat import fat_copy_out, fat_list
 from .gpt import find_partition
 from .iso import IsoReader
-from .local import BOOT_ARCHIVE, UNIX, VERSION_FILE, identify, platform_dir_of, read_version
+from .local import (
+    BOOT_ARCHIVE,
+    UNIX,
+    VERSION_FILE,
+    LocalImage,
+    identify,
+    platform_dir_of,
+    read_version,
+)
 
 ROOT_PARTITION = "root"
 HASH = BOOT_ARCHIVE + ".hash"
@@ -59,7 +67,8 @@ def platform_files(root: str | os.PathLike) -> PlatformFiles:
                          root_password=optional(ROOT_PASSWORD))
 
 
-def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> PlatformFiles:
+def extract_platform(source: str | os.PathLike | LocalImage,
+                     dest_dir: str | os.PathLike) -> PlatformFiles:
     """Make ``dest_dir/platform/`` from a platform tarball (extracts only the boot files),
     a platform directory (symlinked, not copied), an uncompressed USB image (copied out
     of its ``root`` FAT partition with mtools) or an ISO (copied out of its ``/platform``
@@ -75,7 +84,7 @@ def extract_platform(source: str | os.PathLike, dest_dir: str | os.PathLike) -> 
     target = dest_dir / "platform"
     if target.exists() or target.is_symlink():
         raise ImageError(f"{target} already exists; remove it or choose another directory")
-    image = identify(source)
+    image = source if isinstance(source, LocalImage) else identify(source)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if image.kind == "platform-dir":
         target.symlink_to(platform_dir_of(image.path).resolve(), target_is_directory=True)

@@ -3,9 +3,15 @@
 Commands go over SSH when it is connected (fast, separate stderr, binary
 safe) and over the console otherwise (always there, even without a
 network).  ``via="console"`` / ``via="ssh"`` force a transport.
+
+Two "consoles" meet here: :attr:`GuestShell.console_shell` is the
+:class:`ConsoleShell` (framed commands at a shell prompt), and
+:attr:`GuestShell.serial_console` the raw serial console it types into.
+:class:`BootResult` is what a lab strategy's boot ended with.
 """
 from __future__ import annotations
 
+import enum
 import os
 import shlex
 import time
@@ -14,6 +20,7 @@ from typing import Literal
 
 from ..atomic import write_atomic
 from ..errors import ConfigError, TransportError
+from .consoleprotocol import ConsoleProtocol
 from .result import CommandResult
 from .shell import ConsoleShell
 from .ssh import SSHShell, generate_keypair, public_key_line
@@ -27,12 +34,26 @@ _PRINTF_BYTES = 768             # bytes per typed printf line (at most ~3 KB esc
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.,:/=+@")
 
 
+class BootResult(enum.Enum):
+    """How a boot ended: the guest waits at its login prompt, or QEMU ended on a guest reboot
+    (``-no-reboot``; the lab launches the machine again)."""
+
+    READY = "ready"
+    REBOOT = "reboot"
+
+
 class GuestShell:
     """A console shell plus an optional SSH shell, used through one ``run``."""
 
-    def __init__(self, console: ConsoleShell, ssh: SSHShell | None = None):
-        self.console = console
+    def __init__(self, console_shell: ConsoleShell, ssh: SSHShell | None = None):
+        self.console_shell = console_shell
         self.ssh = ssh
+        self._reconnect_ssh = False         # before_restore closed SSH; after_restore reopens it
+
+    @property
+    def serial_console(self) -> ConsoleProtocol:
+        """The raw serial console the console shell types into."""
+        return self.console_shell.console
 
     @property
     def transport(self) -> str:
@@ -43,7 +64,7 @@ class GuestShell:
         if via is None:
             via = self.transport
         if via == "console":
-            return self.console
+            return self.console_shell
         if via == "ssh":
             if self.ssh is None or not self.ssh.connected:
                 raise TransportError("SSH is not connected (call enable_ssh first)")
@@ -96,7 +117,7 @@ class GuestShell:
         write_atomic(local, data)         # like SSHShell.get: the old file or the whole new one
 
     def _console_step(self, command: str, deadline: float) -> CommandResult:
-        return self.console.check(command, timeout=max(1.0, deadline - time.monotonic()))
+        return self.console_shell.check(command, timeout=max(1.0, deadline - time.monotonic()))
 
     # --- SSH -------------------------------------------------------------------------------
     def enable_ssh(self, host: str = "127.0.0.1", port: int | None = None, user: str = "root",
@@ -118,17 +139,36 @@ class GuestShell:
         pub = public_key_line(key_path) if key_path.exists() else generate_keypair(key_path)
         keys = shlex.quote(authorized_keys_path)
         folder = shlex.quote(os.path.dirname(authorized_keys_path) or ".")
-        self.console.check(
+        self.console_shell.check(
             f"umask 077; mkdir -p {folder} && chmod 700 {folder} && touch {keys} && "
             f"chmod 600 {keys} && k={shlex.quote(pub)} && "
             f"{{ grep -qxF \"$k\" {keys} || printf '%s\\n' \"$k\" >> {keys}; }}", timeout=timeout)
         if self.ssh is not None:
             self.ssh.close()
         # a crash seen on the console (panic, kmdb, halt) ends a waiting SSH command at once
-        ssh = SSHShell(host, port, user, key_path, abort_check=self.console.console.check_alive)
+        ssh = SSHShell(host, port, user, key_path, abort_check=self.serial_console.check_alive)
         ssh.connect(timeout=timeout)
         self.ssh = ssh
         return ssh
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def before_restore(self) -> None:
+        """Let go of SSH before the guest returns to a checkpoint (its TCP state jumps back),
+        and forget a crash seen on the console (a panic or kmdb stop is what restore undoes)."""
+        self.serial_console.clear_crash()
+        self._reconnect_ssh = self.ssh is not None and self.ssh.connected
+        if self._reconnect_ssh:
+            self.ssh.close()
+
+    def after_restore(self, timeout: float = 60.0) -> None:
+        """Make both transports work again after a restore: resynchronise the console shell,
+        then reconnect SSH if :meth:`before_restore` closed it."""
+        reconnect, self._reconnect_ssh = self._reconnect_ssh, False
+        try:
+            self.console_shell.run("true", timeout=timeout)
+        finally:
+            if reconnect and self.ssh is not None:
+                self.ssh.connect(timeout=timeout)
 
     def close(self) -> None:
         """Close SSH (the console belongs to the machine)."""

@@ -23,6 +23,8 @@ from typing import Any
 from ..errors import (
     ConfigError,
     ImageError,
+    LabError,
+    LabInUse,
     LabNotFound,
     PortInUse,
     QemuExited,
@@ -33,15 +35,17 @@ from ..errors import (
 from . import checkpoints as _checkpoints
 from .accel import AccelChoice, detect_accel
 from .argv import SERIAL_CHARDEV, build_argv, forward_key
+from .consoleprotocol import ConsoleProtocol
 from .disks import check_disk_image
 from .qmp import QMP
+from .registry import MachineState, find_machine, orphan_message
 from .rundir import RunDir, is_lab_process, proc_cmdline, tail_of, validate_name
 from .spec import Disk, DiskBoot, KernelBoot, MachineSpec, Nic, PortForward
 
 QEMU_BINARY = "qemu-system-x86_64"
 META_VERSION = 1
 
-ConsoleFactory = Callable[["QemuMachine"], Any]
+ConsoleFactory = Callable[["QemuMachine"], ConsoleProtocol]
 
 
 class QemuMachine:
@@ -62,7 +66,7 @@ class QemuMachine:
         self.startup_seconds: float | None = None   # launch to running (launch() only)
         self._proc = proc
         self._console_factory = console_factory
-        self._console: Any = None
+        self._console: ConsoleProtocol | None = None
 
     @property
     def name(self) -> str:
@@ -113,6 +117,8 @@ class QemuMachine:
             meta = _meta(spec, proc.pid, accel, ports, log, argv)
             run_dir.write_meta(meta)
             qmp = _connect_qmp_at_start(proc, run_dir, argv, timeout, log)
+            _check_own_qemu(proc, run_dir)
+            run_dir.release()       # the name is held by our running QEMU now
             machine = cls(spec=spec, run_dir=run_dir, pid=proc.pid, accel=accel, ports=ports,
                           qmp=qmp, serial_log=log, argv=argv, proc=proc,
                           console_factory=console_factory)
@@ -131,7 +137,7 @@ class QemuMachine:
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-            run_dir.remove()
+            run_dir.remove()        # and lets go of the name lock
             raise
 
     @classmethod
@@ -143,14 +149,22 @@ class QemuMachine:
         tries the control socket first, leaving the two lab sockets to the
         long-lived handles (a notebook's lab, a re-attached one).
         """
-        run_dir = RunDir.open(name, run_root)
-        meta = run_dir.read_meta()
-        pid = run_dir.live_pid()
-        if pid is None:
-            stderr = run_dir.stderr_tail()
-            run_dir.remove()
+        found = find_machine(name, run_root)
+        if found.state is MachineState.STARTING:
+            raise LabInUse(f"lab {name!r} is being started by another process; attach once it runs")
+        if found.state is MachineState.ORPHAN:
+            raise LabError(orphan_message(name, found.pid))
+        if found.state is MachineState.ABSENT:
+            stale = found.run_dir
+            if stale is None:
+                raise LabNotFound(f"lab {name!r} is not running")
+            stderr = stale.stderr_tail()
+            stale.remove()
             raise LabNotFound(f"lab {name!r} is not running (its QEMU is gone; run dir removed)"
                               + (f"\nqemu stderr:\n{stderr}" if stderr.strip() else ""))
+        run_dir, pid = found.run_dir, found.pid
+        assert run_dir is not None and pid is not None
+        meta = run_dir.read_meta()
         sockets = run_dir.qmp_sockets if tool else (run_dir.qmp_socket, run_dir.attach_socket)
         qmp = _connect_free_qmp(sockets, timeout)
         machine = cls(spec=spec_from_dict(meta.get("spec", {"name": name})), run_dir=run_dir,
@@ -164,10 +178,11 @@ class QemuMachine:
 
     # --- console --------------------------------------------------------------------
     @property
-    def console(self) -> Any:
+    def console(self) -> ConsoleProtocol:
         """The serial console (connected on first use if it is not yet)."""
         if self._console is None:
             self._connect_console(required=True)
+        assert self._console is not None
         return self._console
 
     def _connect_console(self, *, required: bool) -> None:
@@ -214,14 +229,11 @@ class QemuMachine:
                           tail=self._console_tail(), log_path=str(self.serial_log))
 
     def _console_tail(self) -> str:
-        tail = getattr(self._console, "tail", None)
-        if callable(tail):
+        if self._console is not None:
             try:
-                return tail()
+                return self._console.tail()
             except Exception:       # the console is best effort here
                 pass
-        elif isinstance(tail, str):
-            return tail
         return tail_of(self.serial_log, 3000)
 
     # --- stop -----------------------------------------------------------------------
@@ -253,10 +265,9 @@ class QemuMachine:
         self._finish()
 
     def _close_console(self) -> None:
-        close = getattr(self._console, "close", None)
-        if callable(close):
+        if self._console is not None:
             try:
-                close()
+                self._console.close()
             except Exception:       # closing must not stop the shutdown
                 pass
 
@@ -405,6 +416,21 @@ def _connect_qmp_at_start(proc: subprocess.Popen, run_dir: RunDir, argv: list[st
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def _check_own_qemu(proc: subprocess.Popen, run_dir: RunDir) -> None:
+    """Raise :class:`LabInUse` unless the QEMU we started is alive and the run dir's pid file
+    is its own (QMP must not be connected to another launch's QEMU)."""
+    try:
+        written = int(run_dir.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        written = None
+    if proc.poll() is not None or written != proc.pid:
+        stderr = run_dir.stderr_tail()
+        raise LabInUse(f"lab {run_dir.name!r}: the QEMU started here (pid {proc.pid}) "
+                       + ("exited" if proc.poll() is not None else "does not own the run dir")
+                       + f"; the run dir's pid file names {written}"
+                       + (f"\nqemu stderr:\n{stderr.strip()}" if stderr.strip() else ""))
 
 
 def _connect_free_qmp(sockets: tuple[Path, ...], timeout: float) -> QMP:

@@ -3,9 +3,12 @@
 Labs are found through their run dirs.  A run dir whose QEMU is gone is
 reported once as ``dead`` and removed.  QEMUs of ours (same uid, ``-name
 smartos-lab:<name>``) whose run dir was deleted are ``orphan``s.
+:func:`find_machine` answers for one name what the machine layer can know
+(running / starting / orphan / absent); the lab layer adds "stopped".
 """
 from __future__ import annotations
 
+import enum
 import os
 import signal
 import time
@@ -14,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import paths
-from ..errors import HostError, LabNotFound, QMPError
+from ..errors import HostError, LabInUse, LabNotFound, QMPError
 from .qmp import QMP
 from .rundir import (
     RunDir,
@@ -27,6 +30,41 @@ from .rundir import (
 )
 
 STATES = ("running", "paused", "dead", "orphan")
+
+
+class MachineState(enum.Enum):
+    RUNNING = "running"         # its QEMU runs and its run dir names it
+    STARTING = "starting"       # another process is launching it (holds the name lock)
+    ORPHAN = "orphan"           # a QEMU of that name runs, but without its run dir
+    ABSENT = "absent"           # no QEMU of that name (a dead one's run dir may be left)
+
+
+@dataclass(frozen=True)
+class MachineLookup:
+    """What :func:`find_machine` found for one name."""
+
+    name: str
+    state: MachineState
+    pid: int | None = None
+    run_dir: RunDir | None = None   # RUNNING/STARTING; ABSENT: a dead lab's leftover, if any
+
+
+def find_machine(name: str, root: Path | None = None) -> MachineLookup:
+    """The one answer to "is a QEMU of lab ``name`` there?" (nothing is changed or removed)."""
+    validate_name(name)
+    root = Path(root) if root is not None else paths.run_root()
+    rd = RunDir(root / name)
+    if rd.launching():              # until its QMP answers, even if its pid is known
+        return MachineLookup(name, MachineState.STARTING, rd.live_pid(), rd)
+    if os.path.lexists(rd.path):
+        check_private_dir(rd.path, "run dir")
+        pid = rd.live_pid()
+        if pid is not None:
+            return MachineLookup(name, MachineState.RUNNING, pid, rd)
+    for proc in orphan_processes():
+        if proc.name == name:
+            return MachineLookup(name, MachineState.ORPHAN, proc.pid)
+    return MachineLookup(name, MachineState.ABSENT, None, rd if rd.exists() else None)
 
 
 @dataclass(frozen=True)
@@ -84,6 +122,8 @@ def stop(name: str, timeout: float = 10.0, root: Path | None = None) -> LabStatu
     validate_name(name)
     root = Path(root) if root is not None else paths.run_root()
     rd = RunDir(root / name)
+    if rd.launching():
+        raise LabInUse(f"lab {name!r} is being started by another process; stop it once it runs")
     if os.path.lexists(rd.path):
         check_private_dir(rd.path, "run dir")
         status = _status_of(rd, probe_timeout=1.0)
@@ -121,6 +161,13 @@ def our_qemu_processes() -> list[QemuProcess]:
     return found
 
 
+def orphan_message(name: str, pid: int | None) -> str:
+    """What to tell a user whose lab ``name`` is an orphan QEMU (it holds the lab's disks)."""
+    return (f"a QEMU of lab {name!r} (pid {pid}) runs without its run directory (was "
+            f"{paths.run_root()} cleaned?); it holds the lab's disks. Stop it with "
+            f"'smartos-lab down {name}', then start the lab again")
+
+
 def orphan_processes() -> list[QemuProcess]:
     """Our QEMUs whose run dir (the directory of their ``-pidfile``) is gone."""
     orphans = []
@@ -138,6 +185,8 @@ def orphan_processes() -> list[QemuProcess]:
 # --- helpers ------------------------------------------------------------------------
 def _status_of(rd: RunDir, probe_timeout: float) -> LabStatus | None:
     """Status of the lab in ``rd``; a dead lab's run dir is removed (and reported this once)."""
+    if rd.launching():
+        return None                 # a launch in progress: its pid may not be written yet
     meta = rd.read_meta()
     pid = rd.pid()
     common = dict(run_dir=rd.path, ports=dict(meta.get("ports", {})),

@@ -3,9 +3,16 @@
 ``<run root>/<name>/`` (mode 0700, owned by us) holds QEMU's sockets, pid file,
 stderr log and ``machine.json`` (what another process needs to re-attach).
 Unix socket paths are limited to 107 bytes, so the run root is kept short.
+
+Owning a name is atomic: :meth:`RunDir.create` takes an exclusive ``flock`` on
+``<run root>/.<name>.lock`` and the launch holds it until its QEMU runs (pid
+file written, QMP connected).  A second launch of the name fails at once with
+:class:`LabInUse`, and nobody removes a run dir whose lock is held
+(:meth:`RunDir.launching`).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -16,7 +23,7 @@ from typing import Any
 
 from .. import paths
 from ..atomic import write_atomic
-from ..errors import ConfigError, LabNotFound, RunDirError
+from ..errors import ConfigError, LabInUse, LabNotFound, RunDirError
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 SUN_PATH_MAX = 107          # sizeof(sockaddr_un.sun_path) - 1 for the NUL
@@ -70,6 +77,7 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._lock: int | None = None       # fd of the held name lock (between create and release)
 
     @property
     def name(self) -> str:
@@ -115,6 +123,11 @@ class RunDir:
     def meta_file(self) -> Path:
         return self.path / "machine.json"
 
+    @property
+    def lock_file(self) -> Path:
+        """Beside the run dir (not in it: removing a dead run dir must not drop the lock)."""
+        return self.path.parent / f".{self.name}.lock"
+
     # --- life cycle -----------------------------------------------------------
     @classmethod
     def create(cls, name: str, root: Path | None = None) -> RunDir:
@@ -131,17 +144,60 @@ class RunDir:
             raise RunDirError(
                 f"socket path {rd.path / 'console.sock'} is {longest} bytes; unix sockets allow "
                 f"{SUN_PATH_MAX}. Use a shorter SMARTOS_LAB_RUNDIR (e.g. /tmp/sl) or lab name")
-        if os.path.lexists(rd.path):
-            check_private_dir(rd.path, "run dir")
-            pid = rd.live_pid()
-            if pid is not None:
-                raise RunDirError(f"lab {name!r} is already running (QEMU pid {pid}, run dir {rd.path})")
-            rd.remove()
+        if not rd._acquire():
+            raise LabInUse(f"lab {name!r} is being started by another process (lock {rd.lock_file} "
+                           "is held); wait for it, or see 'smartos-lab ps'")
         try:
+            if os.path.lexists(rd.path):
+                check_private_dir(rd.path, "run dir")
+                pid = rd.live_pid()
+                if pid is not None:
+                    raise LabInUse(f"lab {name!r} is already running (QEMU pid {pid}, run dir {rd.path})")
+                shutil.rmtree(rd.path, ignore_errors=True)      # a dead lab's leftovers
             rd.path.mkdir(mode=0o700)
-        except FileExistsError:
-            raise RunDirError(f"run dir {rd.path} appeared while creating it (another launch?)") from None
+        except BaseException:
+            rd.release()
+            raise
         return rd
+
+    def _acquire(self) -> bool:
+        """Take the name lock without waiting; False if another process holds it."""
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock = fd
+        return True
+
+    def release(self) -> None:
+        """Let go of the name lock (the launch is over: its QEMU runs, or it failed)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def launching(self) -> bool:
+        """True while a launch holds this name's lock (its run dir may not have a pid yet)."""
+        if self._lock is not None:
+            return True
+        try:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)          # closing drops a lock we took just to look
+        return False
+
+    def __del__(self) -> None:
+        try:
+            self.release()
+        except Exception:       # interpreter shutdown: the fd closes with the process anyway
+            pass
 
     @classmethod
     def open(cls, name: str, root: Path | None = None) -> RunDir:
@@ -155,7 +211,9 @@ class RunDir:
         return rd
 
     def remove(self) -> None:
+        """Delete the run dir (and let go of the name lock if this process holds it)."""
         shutil.rmtree(self.path, ignore_errors=True)
+        self.release()
 
     def exists(self) -> bool:
         return self.path.is_dir()

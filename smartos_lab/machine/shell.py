@@ -60,7 +60,7 @@ from ..errors import (
     GuestPanic,
     LoginFailed,
 )
-from .console import Console
+from .consoleprotocol import ConsoleProtocol
 from .result import CommandResult
 
 LOGIN_REFUSED = r"Login incorrect|Permission denied|Authentication fail|Sorry"
@@ -73,7 +73,7 @@ _UNTYPABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")     # control characters bu
 _CRASHES = (GuestPanic, GuestDebugger, GuestHalted)
 
 
-def login(console: Console, *, user: str = "root", password: str | None,
+def login(console: ConsoleProtocol, *, user: str = "root", password: str | None,
           login_prompt: str = r"login: ?$", password_prompt: str = r"[Pp]assword: ?$",
           shell_prompt: str = r"[#$] ?$", timeout: float = 60.0) -> None:
     """Log in as ``user`` and return at a shell prompt.
@@ -197,7 +197,7 @@ class ConsoleShell:
 
     transport = "console"
 
-    def __init__(self, console: Console):
+    def __init__(self, console: ConsoleProtocol):
         self.console = console
         self.nonce = secrets.token_hex(4)
         self.prompt = f"sl-{self.nonce}# "

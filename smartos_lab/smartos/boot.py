@@ -43,9 +43,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..machine.spec import Disk, DiskBoot, KernelBoot, MachineSpec, Nic, PortForward
+
+if TYPE_CHECKING:
+    from ..images.local import LocalImage
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -234,7 +238,7 @@ def loader_conf_local(*, os_console: str = "ttya", autoboot_delay: int = 2) -> s
 
 
 def prepare_usb_image(source: Path, dest: Path, *, answers_json: str | None,
-                      autoboot_delay: int = 2) -> Path:
+                      autoboot_delay: int = 2, image: LocalImage | None = None) -> Path:
     """Make the lab's own copy of a USB image at ``dest`` and configure it for the lab.
 
     ``source`` (raw ``.img`` or ``.img.gz``) is only read: a gzipped image is
@@ -242,7 +246,7 @@ def prepare_usb_image(source: Path, dest: Path, *, answers_json: str | None,
     The copy is made private (0600: it will hold the root password), then
     ``/boot/loader.conf.local`` and ``/private/answers.json`` are written into
     its ``root`` (``SMARTOSBOOT``) partition with mtools.  An existing ``dest``
-    is reused and rewritten.
+    is reused and rewritten.  ``image``: ``source`` already identified.
     """
     from ..images.fat import fat_label, fat_write
     from ..images.gpt import find_partition
@@ -253,7 +257,7 @@ def prepare_usb_image(source: Path, dest: Path, *, answers_json: str | None,
     if dest.resolve() == source.resolve():
         raise ConfigError(f"refusing to edit the original image {source}: give a per-lab path")
     if not dest.exists():
-        image = identify(source)
+        image = image or identify(source)
         if image.kind != "usb":
             raise ConfigError(f"{source} is a {image.kind} image, not a USB image")
         if image.compressed:

@@ -7,28 +7,35 @@
    the root password (0600) and ``answers.json`` (0600).
 2. ``spec``: the :class:`MachineSpec` for the next boot.
 3. ``boot``: watch the console (:class:`FirstBootWatcher`) with a
-   :class:`PromptDriver` as fallback; ``"reboot"`` when setup ends QEMU
-   (``-no-reboot``), and the lab launches the machine again; ``"ready"`` at
-   the login prompt.
+   :class:`PromptDriver` as fallback; ``BootResult.REBOOT`` when setup ends
+   QEMU (``-no-reboot``), and the lab launches the machine again;
+   ``BootResult.READY`` at the login prompt.
 4. ``login``: root on the console, then SSH.
+
+What the strategy learns about a lab (boot path, unpacked platform, ...) is a
+:class:`SmartOSState` kept in ``LabConfig.strategy_state`` (saved in lab.json).
+The image is identified once per strategy and the
+:class:`~smartos_lab.images.local.LocalImage` passed down.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
-from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
+from ..images.local import LocalImage, identify
 from ..machine.disks import create_blank, create_overlay
+from ..machine.guest import BootResult, GuestShell
+from ..steps import Steps
 from .answers import SetupAnswers, generate_root_password, read_secret, write_secret
 from .boot import BootTimeouts, direct_boot_spec, prepare_usb_image, usb_boot_spec, zones_disk_size
 from .milestones import FirstBootWatcher, Milestone
 from .profile import smartos_console
 from .prompts import PromptDriver
-
-Progress = Callable[[str], None]
 
 PASSWORD_FILE = "root.password"
 ANSWERS_FILE = "answers.json"
@@ -57,6 +64,41 @@ _STEP_TEXT = {
     "qemu_exited": "QEMU stopped on the reboot",
     "login": "login prompt",
 }
+
+
+@dataclass
+class SmartOSState:
+    """What the SmartOS strategy keeps about a lab between boots (``lab.json``)."""
+
+    boot_path: str = ""             # "usb" | "direct": how it boots (config.boot is what was asked)
+    unix: str = ""                  # direct boot: the unpacked kernel ...
+    boot_archive: str = ""          # ... and boot archive
+    platform_source: str = ""       # the image the platform was unpacked from
+    usb_source: str = ""            # USB boot: the image the lab's copy was made from
+    platform_version: str = ""      # what the kernel banner said (joyent_<TS>)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SmartOSState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: str(v) for k, v in data.items() if k in known and v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def state_of(config) -> SmartOSState:
+    """``config.strategy_state`` as a :class:`SmartOSState` (converted in place from lab.json's dict)."""
+    if not isinstance(config.strategy_state, SmartOSState):
+        config.strategy_state = SmartOSState.from_dict(config.strategy_state or {})
+    return config.strategy_state
+
+
+def _milestone_to_steps(steps: Steps, m: Milestone) -> None:
+    """Boot milestones are steps; typed answers are details of the current one."""
+    if m.name.startswith("answered:"):
+        steps.info(describe(m))
+    else:
+        steps.step(m.name, describe(m))
 
 
 def describe(m: Milestone) -> str:
@@ -90,43 +132,55 @@ def hostname_for(name: str) -> str:
 
 
 class SmartOSStrategy:
-    """The default :class:`~smartos_lab.lab.Strategy`."""
+    """The default :class:`~smartos_lab.lab.Strategy`.  ``image``: the lab's image, already
+    identified (else it is identified once, on the first :meth:`prepare`)."""
 
     name = "smartos"
 
-    def __init__(self) -> None:
+    def __init__(self, image: LocalImage | None = None) -> None:
         self._watcher: FirstBootWatcher | None = None
+        self._image = image
 
     # -- 1. host side ---------------------------------------------------------
-    def prepare(self, lab, config, progress: Progress) -> None:
+    def prepare(self, lab, config, steps: Steps) -> None:
+        state = state_of(config)
+        image = self._identified(config)
         lab.create()
         password = self._password(lab)
         answers = self._answers(config, password)
         write_secret(lab.file(ANSWERS_FILE), answers.to_json())
-        boot = self._boot_path(config)
+        boot = self._boot_path(config, image)
         if boot == "usb":
-            image = self._usb_source(config, progress)
+            source = image or self._cached_usb(config, steps)
             copy, overlay = lab.file(USB_COPY), lab.file(USB_OVERLAY)
-            if config.extra.get("usb_source") not in (None, str(image)):
+            if state.usb_source not in ("", str(source.path)):
                 copy.unlink(missing_ok=True)        # a different image: start from a fresh copy
                 overlay.unlink(missing_ok=True)
             if not (copy.exists() and overlay.exists()):
-                progress(f"preparing the lab's copy of {image.name}")
+                steps.step("usb copy", f"preparing the lab's copy of {source.path.name}")
                 overlay.unlink(missing_ok=True)     # an overlay must never outlive its base's edit
-                prepare_usb_image(image, copy, answers_json=answers.to_json())
+                prepare_usb_image(source.path, copy, answers_json=answers.to_json(), image=source)
                 # The guest writes to a qcow2 overlay over the edited copy, so checkpoints
                 # (qcow2 internal snapshots) cover the USB disk too.
                 create_overlay(copy, overlay)
-            config.extra["usb_source"] = str(image)
+            state.usb_source = str(source.path)
         else:
-            pf = self._platform(lab, config, progress)
-            config.extra["unix"], config.extra["boot_archive"] = str(pf.unix), str(pf.boot_archive)
+            pf = self._platform(lab, config, image, steps)
+            state.unix, state.boot_archive = str(pf.unix), str(pf.boot_archive)
             if pf.version:
                 config.release = config.release or pf.version
-        config.extra["boot_path"] = boot          # config.boot keeps what the user asked for
+        state.boot_path = boot                    # config.boot keeps what the user asked for
         size = config.disk_size or zones_disk_size(config.memory_mib)
         for i in range(config.disk_count):
             create_blank(lab.disks_dir / f"zones{i}.qcow2", size, exist_ok=True)
+
+    def _identified(self, config) -> LocalImage | None:
+        """The lab's image, identified once (None: a release from the image cache)."""
+        if not config.image:
+            return None
+        if self._image is None or self._image.path.resolve() != Path(config.image).resolve():
+            self._image = identify(config.image)
+        return self._image
 
     def _password(self, lab) -> str:
         path = lab.file(PASSWORD_FILE)
@@ -140,14 +194,13 @@ class SmartOSStrategy:
                             hostname=config.hostname or hostname_for(config.name))
 
     @staticmethod
-    def _boot_path(config) -> str:
+    def _boot_path(config, image: LocalImage | None) -> str:
         if config.boot not in ("auto", "usb", "direct"):
             raise ConfigError(f"boot {config.boot!r}: use 'auto', 'usb' or 'direct'")
-        if not config.image:
+        if image is None:
             # releases: by default the USB image, which boots the way SmartOS expects
             return "usb" if config.boot == "auto" else config.boot
-        from ..images.local import identify
-        kind = identify(config.image).kind
+        kind = image.kind
         if config.boot == "usb" and kind != "usb":
             why = (" (the lab edits the USB image's loader.conf to put the console on the serial "
                    "port; an ISO's cannot be edited)") if kind == "iso" else ""
@@ -159,42 +212,42 @@ class SmartOSStrategy:
         return config.boot
 
     @staticmethod
-    def _usb_source(config, progress: Progress) -> Path:
-        if config.image:
-            return Path(config.image)
+    def _cached_usb(config, steps: Steps) -> LocalImage:
         from ..images.cache import ImageCache
-        progress(f"getting the SmartOS USB image ({config.release or 'latest'})")
+        steps.step("get image", f"getting the SmartOS USB image ({config.release or 'latest'})")
         cached = ImageCache().fetch(config.release or "latest", "usb")
         config.release = cached.release
-        return cached.path
+        return LocalImage("usb", Path(cached.path), cached.release)
 
     @staticmethod
-    def _platform(lab, config, progress: Progress):
-        if not config.image:
+    def _platform(lab, config, image: LocalImage | None, steps: Steps):
+        state = state_of(config)
+        if image is None:
             from ..images.cache import ImageCache
-            progress(f"getting the SmartOS platform ({config.release or 'latest'})")
+            steps.step("get platform", f"getting the SmartOS platform ({config.release or 'latest'})")
             return ImageCache().platform(config.release or "latest")
         from ..images.platform import extract_platform, platform_files
         root = lab.file(PLATFORM_DIR)
-        if config.extra.get("platform_source") == config.image and (root / "platform").exists():
+        if state.platform_source == config.image and (root / "platform").exists():
             return platform_files(root)
         shutil.rmtree(root, ignore_errors=True)         # a link to a build folder goes, not its target
-        progress(f"extracting unix and boot_archive from {config.image}")
-        pf = extract_platform(config.image, root)
-        config.extra["platform_source"] = config.image
+        steps.step("extract platform", f"extracting unix and boot_archive from {config.image}")
+        pf = extract_platform(image, root)
+        state.platform_source = config.image
         return pf
 
     # -- 2. machine --------------------------------------------------------------
     def spec(self, lab, config, accel: str):
+        state = state_of(config)
         disks = [lab.disks_dir / f"zones{i}.qcow2" for i in range(config.disk_count)]
-        if config.extra.get("boot_path", config.boot) == "usb":
+        if (state.boot_path or config.boot) == "usb":
             if config.kernel_args:
                 raise ConfigError("kernel_args need a direct boot (boot='direct', or a platform "
                                   "tarball, build folder or ISO); the USB image boots via its loader")
             return usb_boot_spec(config.name, usb_image=lab.file(USB_OVERLAY), zones_disks=disks,
                                  accel=accel, memory_mib=config.memory_mib, cpus=config.cpus)
-        return direct_boot_spec(config.name, unix=Path(config.extra["unix"]),
-                                boot_archive=Path(config.extra["boot_archive"]),
+        return direct_boot_spec(config.name, unix=Path(state.unix),
+                                boot_archive=Path(state.boot_archive),
                                 answers_file=lab.file(ANSWERS_FILE), zones_disks=disks,
                                 accel=accel, memory_mib=config.memory_mib, cpus=config.cpus,
                                 flags=config.kernel_args)
@@ -203,30 +256,30 @@ class SmartOSStrategy:
         return smartos_console
 
     # -- 3. boot -------------------------------------------------------------------
-    def boot(self, machine, lab, config, progress: Progress) -> str:
+    def boot(self, machine, lab, config, steps: Steps) -> BootResult:
         timeouts = timeouts_for(machine)
         if self._watcher is None:
             answers = self._answers(config, read_secret(lab.file(PASSWORD_FILE)))
             driver = PromptDriver(answers, answer_delay=timeouts.answer_delay)
-            self._watcher = FirstBootWatcher(timeouts=timeouts, driver=driver,
-                                             on_milestone=lambda m: progress(describe(m)))
+            self._watcher = FirstBootWatcher(timeouts=timeouts, driver=driver)
+        self._watcher.on_milestone = lambda m: _milestone_to_steps(steps, m)
         cap = timeouts.boot if config.set_up else timeouts.first_boot
         outcome = self._watcher.watch(machine.console, timeout=cap)
         if outcome.platform_version:
-            config.extra["platform_version"] = outcome.platform_version
+            state_of(config).platform_version = outcome.platform_version
         if outcome.reached == "login":
             config.set_up = True            # no login prompt appears before setup has finished
-            return "ready"
-        return "reboot"
+            return BootResult.READY
+        return BootResult.REBOOT
 
     @property
     def milestones(self) -> list[Milestone]:
         return list(self._watcher.milestones) if self._watcher else []
 
     # -- 4. login -------------------------------------------------------------------
-    def login(self, machine, lab, config, progress: Progress):
+    def login(self, machine, lab, config, steps: Steps) -> GuestShell:
         from .login import open_guest_shell
         timeouts = timeouts_for(machine)
         return open_guest_shell(machine, password=read_secret(lab.file(PASSWORD_FILE)),
                                 key_path=lab.file(SSH_KEY_FILE), timeout=timeouts.login,
-                                progress=progress)
+                                steps=steps)

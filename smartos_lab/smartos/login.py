@@ -13,11 +13,13 @@ The prompt comes from root's ``.bashrc`` (``[user@host dir]`` then ``#``).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import TransportError
+from ..machine.consoleprotocol import ConsoleProtocol
+from ..machine.guest import GuestShell
 from ..machine.shell import ConsoleShell, login
+from ..steps import Steps
 
 LOGIN_PROMPT = r"login: ?$"
 PASSWORD_PROMPT = r"Password: ?$"
@@ -25,7 +27,7 @@ PASSWORD_PROMPT = r"Password: ?$"
 ROOT_PROMPT = r"(?:\[root@[^\]\r\n]*\]|sl-[0-9a-f]+)# ?$"
 
 
-def login_root(console, *, password: str, timeout: float) -> ConsoleShell:
+def login_root(console: ConsoleProtocol, *, password: str, timeout: float) -> ConsoleShell:
     """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`."""
     login(console, user="root", password=password, login_prompt=LOGIN_PROMPT,
           password_prompt=PASSWORD_PROMPT, shell_prompt=ROOT_PROMPT, timeout=timeout)
@@ -35,22 +37,20 @@ def login_root(console, *, password: str, timeout: float) -> ConsoleShell:
 
 
 def open_guest_shell(machine, *, password: str, key_path: Path, timeout: float,
-                     ssh: bool = True, progress: Callable[[str], None] | None = None):
+                     ssh: bool = True, steps: Steps | None = None) -> GuestShell:
     """Root shell on a booted SmartOS machine: console first, then SSH if it comes up.
 
     Returns a :class:`~smartos_lab.machine.guest.GuestShell` (SSH when
     ``ssh`` and the machine forwards a port named ``ssh``, else the console).
     """
-    from ..machine.guest import GuestShell
-
-    report = progress or (lambda _msg: None)
-    report("logging in as root on the serial console")
+    steps = steps or Steps("login")
+    steps.step("login", "logging in as root on the serial console")
     guest = GuestShell(login_root(machine.console, password=password, timeout=timeout))
     port = machine.ports.get("ssh") if ssh else None
     if port:
-        report(f"enabling SSH (127.0.0.1:{port})")
+        steps.step("ssh", f"enabling SSH (127.0.0.1:{port})")
         try:
             guest.enable_ssh("127.0.0.1", port, "root", Path(key_path), timeout=timeout)
         except TransportError as err:
-            report(f"SSH did not come up, using the serial console: {err}")
+            steps.info(f"SSH did not come up, using the serial console: {err}")
     return guest

@@ -7,9 +7,10 @@ down - on a guest that can be built here.  Nothing in it pretends to be SmartOS.
 from __future__ import annotations
 
 from smartos_lab.machine.disks import create_blank
-from smartos_lab.machine.guest import GuestShell
+from smartos_lab.machine.guest import BootResult, GuestShell
 from smartos_lab.machine.shell import ConsoleShell, login
 from smartos_lab.machine.spec import Disk, MachineSpec, Nic, PortForward
+from smartos_lab.steps import Steps
 
 from .build import LOGIN_PROMPT, ensure_test_guest
 from .machines import guest_spec
@@ -30,7 +31,7 @@ class TestGuestStrategy:
         self.ssh = ssh
         self.guest = ensure_test_guest(variant)
 
-    def prepare(self, lab, config, progress) -> None:
+    def prepare(self, lab, config, steps: Steps) -> None:
         create_blank(lab.disks_dir / "data0.qcow2", DATA_DISK_SIZE, exist_ok=True)
 
     def spec(self, lab, config, accel: str) -> MachineSpec:
@@ -43,12 +44,13 @@ class TestGuestStrategy:
     def console_factory(self):
         return None
 
-    def boot(self, machine, lab, config, progress) -> str:
-        progress("waiting for the test guest's login prompt")
+    def boot(self, machine, lab, config, steps: Steps) -> BootResult:
+        steps.step("boot", "waiting for the test guest's login prompt")
         machine.console.expect_exact(LOGIN_PROMPT, timeout=BOOT_TIMEOUT, idle_timeout=BOOT_TIMEOUT / 2)
-        return "ready"
+        return BootResult.READY
 
-    def login(self, machine, lab, config, progress) -> GuestShell:
+    def login(self, machine, lab, config, steps: Steps) -> GuestShell:
+        steps.step("login", "logging in as root on the console")
         login(machine.console, user="root", password=self.guest.root_password, timeout=60)
         shell = ConsoleShell(machine.console)
         shell.setup()

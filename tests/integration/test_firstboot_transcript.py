@@ -20,13 +20,15 @@ from smartos_lab.errors import ConsoleClosed, GuestPanic, SetupError
 from smartos_lab.lab import LabConfig, LabDir
 from smartos_lab.machine.accel import AccelChoice
 from smartos_lab.machine.console import Console
+from smartos_lab.machine.guest import BootResult
 from smartos_lab.smartos.answers import SetupAnswers, write_secret
 from smartos_lab.smartos.boot import BootTimeouts
-from smartos_lab.smartos.bringup import SmartOSStrategy
+from smartos_lab.smartos.bringup import SmartOSStrategy, state_of
 from smartos_lab.smartos.login import login_root
 from smartos_lab.smartos.milestones import FirstBootWatcher
 from smartos_lab.smartos.profile import SMARTOS_PROFILE
 from smartos_lab.smartos.prompts import PromptDriver
+from smartos_lab.steps import StepKind, Steps
 
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "transcripts"
 REPLAYER = TRANSCRIPTS / "replay.py"
@@ -222,13 +224,15 @@ def test_strategy_boot_reports_reboot_then_ready_and_marks_the_lab_set_up(replay
     lab.create()
     write_secret(lab.file("root.password"), "s3cret-Passw0rd\n")
     config = LabConfig(name="lab1", hostname="lab1")
-    strategy, lines = SmartOSStrategy(), []
+    strategy, events = SmartOSStrategy(), []
+    steps = Steps("up lab1", [events.append])
     assert strategy.boot(_Machine(replay("unattended_first_boot").console), lab, config,
-                         lines.append) == "reboot"
+                         steps) is BootResult.REBOOT
     assert not config.set_up
     assert strategy.boot(_Machine(replay("second_boot").console), lab, config,
-                         lines.append) == "ready"
+                         steps) is BootResult.READY
     assert config.set_up
-    assert config.extra["platform_version"] == "joyent_20250724T001011Z"
-    assert any(line.startswith("setup: creating the zones pool") for line in lines)
-    assert lines[-1].startswith("login prompt")
+    assert state_of(config).platform_version == "joyent_20250724T001011Z"
+    started = [e for e in events if e.kind is StepKind.STARTED]
+    assert any(e.message.startswith("setup: creating the zones pool") for e in started)
+    assert started[-1].step == "login" and started[-1].message.startswith("login prompt")

@@ -23,7 +23,8 @@ from smartos_lab.lab import LabConfig, LabDir
 from smartos_lab.machine.qemu import QemuMachine
 from smartos_lab.machine.spec import KernelBoot
 from smartos_lab.smartos.boot import MIN_MEMORY_MIB
-from smartos_lab.smartos.bringup import SmartOSStrategy
+from smartos_lab.smartos.bringup import SmartOSStrategy, state_of
+from smartos_lab.steps import Steps
 from tests.images_support.isos import TS, make_smartos_test_iso
 from tests.integration.test_direct_boot_multiboot import (
     BOOT_TIMEOUT,
@@ -46,8 +47,8 @@ def test_a_lab_from_an_iso_boots_the_unix_and_modules_read_out_of_it(tmp_path):
     lab = LabDir(name, tmp_path / "labs")
     config = LabConfig(name=name, image=str(iso), boot="auto", memory_mib=MIN_MEMORY_MIB, cpus=1)
     strategy = SmartOSStrategy()
-    strategy.prepare(lab, config, progress=lambda _m: None)
-    assert config.extra["boot_path"] == "direct" and config.release == TS
+    strategy.prepare(lab, config, Steps("test"))
+    assert state_of(config).boot_path == "direct" and config.release == TS
     spec = strategy.spec(lab, config, "tcg")
     assert isinstance(spec.boot, KernelBoot)
 

@@ -16,6 +16,7 @@ import pytest
 from smartos_lab.errors import CheckpointError, ConfigError, LabNotFound
 from smartos_lab.lab import Lab, LabDir, register_strategy
 from smartos_lab.machine.registry import running_labs
+from smartos_lab.steps import StepKind
 from tests.guest.strategy import TestGuestStrategy
 
 pytestmark = pytest.mark.guest
@@ -131,11 +132,17 @@ def test_down_stops_qemu_and_up_boots_again_with_the_same_disks(lab):
     lab.check("echo persisted | dd of=/dev/vda bs=512 seek=8 count=1 conv=sync 2>/dev/null; sync")
     lab.down()
     assert not any(s.name == NAME for s in running_labs())
-    with pytest.raises(LabNotFound):
+    with pytest.raises(LabNotFound, match="is stopped"):
         Lab.attach(NAME)
-    again = Lab.up(NAME, strategy=TestGuestStrategy(), progress=False)
+    events = []
+    again = Lab.up(NAME, strategy=TestGuestStrategy(), progress=events.append)
     assert again.sh("dd if=/dev/vda bs=512 skip=8 count=1 2>/dev/null | head -c 9").stdout == "persisted"
     lab.machine, lab.shell = again.machine, again.shell
+    # progress arrives as typed events: the milestones, then one FINISHED
+    assert [e.step for e in events if e.kind is StepKind.STARTED] == [
+        "prepare", "start QEMU", "boot", "login"]
+    assert [e.kind for e in events].count(StepKind.FINISHED) == 1
+    assert (events[-1].kind, events[-1].message) == (StepKind.FINISHED, f"lab {NAME} is ready")
 
 
 def test_bad_arguments_are_refused_before_anything_starts():

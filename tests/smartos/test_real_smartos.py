@@ -13,6 +13,7 @@ import time
 import pytest
 
 from smartos_lab.lab import Lab
+from smartos_lab.steps import StepEvent, StepKind
 from tests.smartos.artifacts import keep_serial_log
 
 pytestmark = [pytest.mark.smartos, pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
@@ -23,8 +24,11 @@ SETUP_STEPS = ["pool", "dump_zvol", "zones_config", "config_dataset", "cores_dat
 
 def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
     image = os.environ["SMARTOS_LAB_IMAGE"]
-    lines: list[str] = []
-    progress = lambda msg: (lines.append(msg), print(msg, flush=True))  # noqa: E731
+    events: list[StepEvent] = []
+
+    def progress(event: StepEvent) -> None:
+        events.append(event)
+        print(event.message, flush=True)
 
     started = time.monotonic()
     lab = Lab.up(name="smartos-real", image=image, progress=progress, labs_root=tmp_path)
@@ -34,6 +38,7 @@ def test_first_boot_setup_login_and_a_faster_second_boot(tmp_path):
         assert "kernel" in names and "login" in names
         assert [n for n in names if n in SETUP_STEPS] == SETUP_STEPS
         assert names.count("kernel") >= 2                   # setup rebooted into a second boot
+        assert (events[-1].kind, events[-1].message) == (StepKind.FINISHED, "lab smartos-real is ready")
 
         uname = lab.check("uname -v").stdout.strip()
         assert uname.startswith("joyent_"), uname

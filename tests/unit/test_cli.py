@@ -24,7 +24,9 @@ def test_every_registered_command_has_help(capsys):
 def test_ps_with_no_labs(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
     assert cli.main(["ps"]) == 0
-    assert "no labs running" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()[1:] if not line.startswith("note:")]
+    assert "no labs running" in out or all(row[1] == "orphan" for row in rows)  # other sessions'
 
 
 def test_ps_json_is_a_list(capsys, tmp_path, monkeypatch):
@@ -70,17 +72,60 @@ def test_doctor_json_exit_code_follows_required_checks(capsys):
 
 
 def test_log_prints_the_end_of_a_labs_serial_log_without_terminal_codes(capsys, tmp_path, monkeypatch):
-    from smartos_lab.lab import LabDir
+    from smartos_lab.lab import LabConfig, LabDir
     monkeypatch.setenv("SMARTOS_LAB_HOME", str(tmp_path / "home"))
     lab_dir = LabDir("l1")
-    lab_dir.create()
+    lab_dir.save(LabConfig(name="l1"))
     lines = b"".join(b"line %d\r\n" % i for i in range(100))
     lab_dir.serial_log.write_bytes(lines + b"\x1b[1mbold\x1b[0m\r\n")
     assert cli.main(["log", "l1", "-n", "3"]) == 0
     assert capsys.readouterr().out == "line 98\nline 99\nbold\n"
 
 
-def test_log_of_an_unknown_lab_is_an_error(capsys, tmp_path, monkeypatch):
+@pytest.fixture
+def one_stopped_lab(tmp_path, monkeypatch):
+    """A home with one stopped lab, ``parked``, and an empty run root."""
+    from smartos_lab.lab import LabConfig, LabDir
+    monkeypatch.setenv("SMARTOS_LAB_RUNDIR", str(tmp_path / "run"))
     monkeypatch.setenv("SMARTOS_LAB_HOME", str(tmp_path / "home"))
-    assert cli.main(["log", "ghost"]) == 1
-    assert "no serial log" in capsys.readouterr().err
+    LabDir("parked").save(LabConfig(name="parked"))
+    return LabDir("parked")
+
+
+@pytest.mark.parametrize("command", [["ssh", "ghost"], ["ssh", "ghost", "uname", "-a"],
+                                     ["log", "ghost"], ["down", "ghost"], ["console", "ghost"],
+                                     ["destroy", "ghost", "--yes"], ["checkpoint", "ghost"],
+                                     ["restore", "ghost"], ["checkpoints", "ghost"]])
+def test_every_command_says_the_same_thing_about_a_lab_that_does_not_exist(
+        command, capsys, one_stopped_lab):
+    assert cli.main(command) == 1
+    err = capsys.readouterr().err
+    assert err == (f"smartos-lab {command[0]}: error: no lab named 'ghost' "
+                   "(labs here: parked)\n")
+
+
+@pytest.mark.parametrize("command", [["ssh", "parked"], ["console", "parked"],
+                                     ["checkpoint", "parked"]])
+def test_commands_that_need_a_running_lab_say_a_stopped_one_is_stopped(
+        command, capsys, one_stopped_lab):
+    assert cli.main(command) == 1
+    assert f"smartos-lab {command[0]}: error: lab 'parked' is stopped; start it with " \
+           "'smartos-lab up parked'" in capsys.readouterr().err
+
+
+def test_down_of_a_stopped_lab_says_so_and_succeeds(capsys, one_stopped_lab):
+    assert cli.main(["down", "parked"]) == 0
+    assert "parked is not running (stopped; its disks are kept)" in capsys.readouterr().out
+
+
+def test_destroy_without_a_terminal_requires_yes_and_keeps_the_lab(capsys, one_stopped_lab,
+                                                                  monkeypatch):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))          # no tty, nothing to read
+    assert cli.main(["destroy", "parked"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'smartos-lab destroy parked --yes'" in err
+    assert one_stopped_lab.exists()
+    assert cli.main(["destroy", "parked", "--yes"]) == 0
+    assert "destroyed lab parked" in capsys.readouterr().out
+    assert not one_stopped_lab.path.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "smartos_lab"
-BASE = {"atomic", "errors", "paths"}
+BASE = {"atomic", "errors", "paths", "steps"}
 ALLOWED = {
     "images": BASE,
     "machine": BASE,

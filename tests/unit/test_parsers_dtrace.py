@@ -2,7 +2,6 @@
 Guide, the DTraceToolkit examples and the SmartOS docs (tests/fixtures/dtrace)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -409,12 +408,10 @@ def test_count_row_with_a_non_number_raises():
     assert caught.value.lineno == 14                # counted in the text given to the parser
 
 
-# --- speed ---------------------------------------------------------------------------------------
-def test_ten_thousand_key_count_aggregation_parses_in_under_half_a_second():
+# --- size (its speed is measured by benchmarks/bench_parsers.py, not timed here) -------------------
+def test_a_ten_thousand_key_count_aggregation_parses_whole():
     rows = "\n".join(f"  {f'key-{i}':<50} {i:>16}" for i in range(10_000))   # "  %-50s %16d"
     text = "dtrace: description 'syscall:::entry ' matched 234 probes\n^C\n\n" + rows + "\n"
-    started = time.perf_counter()
     out = parse_dtrace_output(text)
-    elapsed = time.perf_counter() - started
     assert len(out.aggregations[0].rows) == 10_000
-    assert elapsed < 0.5
+    assert out.aggregations[0].rows[-1].value == 9_999

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from smartos_lab.errors import ConfigError, LabNotFound, RunDirError
+from smartos_lab.errors import ConfigError, LabInUse, LabNotFound, RunDirError
 from smartos_lab.machine.rundir import RunDir, ensure_run_root, validate_name
 
 NOBODY = 65534
@@ -90,8 +90,20 @@ def test_a_stale_run_dir_of_a_dead_lab_is_reused(root):
     rd = RunDir.create("lab1", root)
     rd.pidfile.write_text("999999\n")
     (rd.path / "leftover").write_text("x")
+    rd.release()                                    # that launch ended; its QEMU is gone
     rd2 = RunDir.create("lab1", root)
     assert rd2.path.is_dir() and not (rd2.path / "leftover").exists()
+
+
+def test_a_name_being_launched_is_refused_and_its_run_dir_left_alone(root):
+    first = RunDir.create("lab1", root)             # no pid yet: QEMU not started
+    (first.path / "mine").write_text("x")
+    assert first.launching() and RunDir(first.path).launching()
+    with pytest.raises(LabInUse, match="being started by another process"):
+        RunDir.create("lab1", root)
+    assert (first.path / "mine").exists()
+    first.release()
+    assert not RunDir(first.path).launching()
 
 
 def test_a_run_dir_holding_a_live_lab_is_refused(root):
@@ -102,6 +114,7 @@ def test_a_run_dir_holding_a_live_lab_is_refused(root):
     try:
         _wait_for_cmdline(proc.pid, b"smartos-lab:lab1")     # until the child has exec'd
         rd.pidfile.write_text(f"{proc.pid}\n")
+        rd.release()                                         # as launch() does once QEMU runs
         assert rd.live_pid() == proc.pid
         with pytest.raises(RunDirError, match="already running"):
             RunDir.create("lab1", root)

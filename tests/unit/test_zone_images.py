@@ -285,7 +285,7 @@ class StandInShell:
 
 def _lab(tmp_path, shell) -> Lab:
     return Lab(lab_dir=LabDir("zi", tmp_path / "labs"), config=LabConfig(name="zi"), machine=None,
-               shell=shell, strategy=None, progress=lambda _msg: None)
+               shell=shell, strategy=None, progress=False)
 
 
 @pytest.fixture
