@@ -8,7 +8,8 @@ read from the number of values.
 
 ``prstat -Z`` prints a process table (``PID USERNAME SIZE RSS STATE PRI NICE
 TIME CPU PROCESS/NLWP``), a zone table (``ZONEID NPROC SWAP RSS MEMORY TIME CPU
-ZONE``) and a ``Total:`` line with the load averages.  Sizes use ``K``/``M``/
+ZONE``; a long zone name is cut to 28 characters and ``*``) and a
+``Total:`` line with the load averages.  Sizes use ``K``/``M``/
 ``G`` (KiB units, like ``ls -h``), TIME is ``[h]h:mm:ss``.  Give prstat ``-c``
 and a count (``prstat -Z -c 1 1``) for exactly one sample.
 """
@@ -139,8 +140,9 @@ class PrstatSample:
     load_averages: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def zone(self, name: str) -> PrstatZone:
+        """The row of zone ``name``; prstat cuts long names (a UUID) to a prefix and ``*``."""
         for z in self.zones:
-            if z.zone == name:
+            if z.zone == name or (z.zone.endswith("*") and name.startswith(z.zone[:-1])):
                 return z
         raise KeyError(f"zone {name!r} not in the prstat sample "
                        f"({', '.join(z.zone for z in self.zones)})")

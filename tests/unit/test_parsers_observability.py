@@ -145,6 +145,12 @@ def test_zonememstat_global_zone_has_no_cap():
         "17510b88-b8fe-44fc-ad72-4a6f011d3ee4", 2555, 3072, False)
 
 
+def test_zonememstat_global_zone_with_zero_rss():
+    glob, first, second = parse_zonememstat(fixture("zonememstat/global_zero_rss_esdc_docs.txt"))
+    assert (glob.rss_mib, glob.cap_mib, glob.pageout_mib) == (0, None, None)
+    assert (first.rss_mib, first.cap_mib, second.nover, second.pageout_mib) == (2082, 3072, 0, 0)
+
+
 def test_zonememstat_without_header_reads_the_same_rows():
     text = fixture("zonememstat/default_smartos_tips.txt")
     assert parse_zonememstat(text.split("\n", 1)[1]) == parse_zonememstat(text)[0:]
@@ -179,6 +185,18 @@ def test_prstat_Z_one_sample_both_tables_and_the_total():
     assert (glob.zoneid, glob.nproc, glob.swap, glob.memory_percent) == (0, 88, 555 << 20, 0.5)
     assert (sample.total_processes, sample.total_lwps, sample.load_averages) == (
         155, 836, (1.58, 1.59, 1.73))
+
+
+def test_prstat_Z_truncated_zone_names_are_found_by_their_full_name():
+    sample = parse_prstat_zones(fixture("prstat/zones_truncated_names_esdc_docs.txt"))
+    assert [z.zone for z in sample.zones][:2] == ["f7860689-c435-4964-9f7d-2d2*",
+                                                   "a28faa4d-d0ee-4593-938a-f0d*"]
+    zone = sample.zone("a28faa4d-d0ee-4593-938a-f0d062022b02")
+    assert (zone.zoneid, zone.rss, zone.cpu_seconds) == (1, 2082 << 20, 69)
+    assert (sample.total_processes, sample.total_lwps) == (93, 521)
+    assert sample.processes[2].nice == -20 and sample.processes[2].size == 0
+    with pytest.raises(KeyError, match="not in the prstat sample"):
+        sample.zone("b0000000-0000-0000-0000-000000000000")
 
 
 def test_prstat_Z_sample_cut_before_the_total_line_is_refused():
