@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -52,6 +53,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     for s in labs:
         if s.state == "dead":
             print(f"note: lab {s.name!r} had died; its run dir was removed")
+        elif s.state == "gdb":
+            print(f"note: lab {s.name!r} is stopped in gdb; 'continue' or detach there to let it run")
         elif s.state == "orphan":
             print(f"note: lab {s.name!r} is a QEMU without a run dir; stop it with "
                   f"'smartos-lab down {s.name}'")
@@ -125,6 +128,8 @@ def add_up(p: argparse.ArgumentParser) -> None:
                    help="boot path (default: auto for a new lab, unchanged for an existing one)")
     p.add_argument("--kernel-args", default="", help="extra kernel flags, e.g. -k for kmdb (direct boot)")
     p.add_argument("--hostname", default="")
+    p.add_argument("--gdb", action="store_true",
+                   help="start QEMU with its gdb stub (a private unix socket; see 'smartos-lab gdb')")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -141,7 +146,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     lab = Lab.up(args.name, image=image, release=args.release, memory=args.memory,
                  cpus=args.cpus, disks=args.disks, disk_size=args.disk_size, accel=args.accel,
                  boot="direct" if args.platform else args.boot, kernel_args=args.kernel_args,
-                 hostname=args.hostname, progress=progress)
+                 hostname=args.hostname, progress=progress, gdb=True if args.gdb else None)
     status = lab.status()
     lab.detach()
     ports = " ".join(f"{k}=127.0.0.1:{v}" for k, v in status["ports"].items())
@@ -149,6 +154,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  smartos-lab ssh {args.name}        # a shell over SSH")
     print(f"  smartos-lab console {args.name}    # the serial console (Ctrl-] leaves)")
     print(f"  smartos-lab down {args.name}       # stop it (disks are kept)")
+    if args.gdb:
+        print(f"  smartos-lab gdb {args.name}        # gdb on the kernel (QEMU's gdb stub)")
     return 0
 
 
@@ -186,9 +193,15 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     ssh = shutil.which("ssh")
     if ssh is None:
         raise LabError("no ssh client; apt-get install openssh-client")
-    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
-            *args.remote_command]
+    from .machine.ssh import known_hosts_file
+    known = known_hosts_file(key)
+    if not known.is_file():
+        raise LabError(f"lab {args.name!r} has no pinned host key yet ({known}); it is pinned "
+                       "when the lab first connects over SSH")
+    # the host key the lab pinned, and no other (a changed key is refused by ssh)
+    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "root@127.0.0.1", *args.remote_command]
     os.execv(ssh, argv)
     return 1  # not reached
 
@@ -391,6 +404,72 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- kernel debugging ---------------------------------------------------------------------------
+def add_gdb(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name (started with 'smartos-lab up NAME --gdb')")
+    p.add_argument("--modules-root", metavar="DIR",
+                   help="a build's proto area: add each module loaded in the lab (modinfo over SSH) "
+                        "at its load address (default: smartos-live's proto/ next to the platform's "
+                        "output/, when it is there)")
+
+
+def cmd_gdb(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from .debug import default_modules_root, gdb_argv, guest_modules, module_symbols, ssh_runner
+    from .lab import LabDir
+
+    modules = ()
+    lab_dir = LabDir(args.name)
+    root = Path(args.modules_root) if args.modules_root else \
+        default_modules_root(lab_dir.load().image if lab_dir.exists() else None)
+    if root is not None:
+        with ssh_runner(args.name) as shell:
+            modules = module_symbols(guest_modules(shell), root)
+        print(f"adding {len(modules)} module(s) from {root}", file=sys.stderr)
+    return subprocess.run(gdb_argv(args.name, modules=modules)).returncode
+
+
+def add_crash(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="lab name")
+    p.add_argument("number", nargs="?", type=int, help="dump number (default: the newest)")
+
+
+def cmd_crash(args: argparse.Namespace) -> int:
+    from .debug import ssh_runner
+    from .toolkits.crash import Crash
+
+    with ssh_runner(args.name) as shell:
+        crash = Crash(shell, name=args.name)
+        dumps = crash.dumps()
+        if not dumps:
+            print(f"lab {args.name} has no crash dumps in {crash.directory}")
+            return 0
+        print("dumps: " + ", ".join(str(d.number) for d in dumps))
+        print(crash.analyze(args.number))
+    return 0
+
+
+def add_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("lab_a", help="first lab (e.g. the stock platform)")
+    p.add_argument("lab_b", help="second lab (e.g. your patched platform)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND to run on both")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .debug import compare, ssh_runner
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        print("smartos-lab compare: give the command after --, e.g. "
+              "smartos-lab compare stock mine -- uname -a", file=sys.stderr)
+        return 2
+    line = command[0] if len(command) == 1 else shlex.join(command)
+    with ssh_runner(args.lab_a) as a, ssh_runner(args.lab_b) as b:
+        print(compare((args.lab_a, a), (args.lab_b, b), line))
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("ps", "list running labs", add_ps, cmd_ps),
     Command("down", "stop a lab", add_down, cmd_down),
@@ -406,6 +485,10 @@ COMMANDS: list[Command] = [
             add_images, cmd_images),
     Command("log", "show a lab's serial log (-f follows it)", add_log, cmd_log),
     Command("destroy", "delete a lab and its disks", add_destroy, cmd_destroy),
+    Command("gdb", "gdb on a lab's kernel through QEMU's gdb stub", add_gdb, cmd_gdb),
+    Command("crash", "list a lab's crash dumps and analyze one with mdb", add_crash, cmd_crash),
+    Command("compare", "run one command on two labs, results side by side", add_compare,
+            cmd_compare),
 ]
 
 

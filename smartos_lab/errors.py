@@ -118,6 +118,16 @@ class CommandTimeout(GuestError):
     """A shell command did not finish within its timeout (it was interrupted)."""
 
 
+class ShellExited(GuestError):
+    """The command ended the guest shell it ran in (``exit``, ``exec``, a killed shell).
+
+    The shell was logged in again and resynchronised when that was possible
+    (the message says what was done); ``.command`` is the command.
+    """
+
+    command: str = ""
+
+
 class CommandFailed(GuestError):
     """A command checked with ``check()`` exited non-zero."""
 
@@ -170,3 +180,36 @@ class DTraceError(LabError):
 
 class LoginFailed(GuestError):
     """The guest refused the login (wrong user name or password)."""
+
+
+# --- kernel debugging (gdb stub, kmdb, crash dumps) ----------------------------
+class GdbError(LabError):
+    """gdb on the QEMU gdb stub failed or answered an error."""
+
+
+class GdbTimeout(GdbError):
+    """gdb (or the target under it) did not answer in time."""
+
+
+class UnknownSymbol(GdbError):
+    """A breakpoint or address lookup named a symbol the loaded symbols do not have."""
+
+
+class GdbNotEnabled(LabError):
+    """The lab's QEMU runs without its gdb stub (it was started without ``gdb=True``)."""
+
+
+class StoppedInGdb(LabError):
+    """The lab's CPUs are stopped by gdb: guest commands cannot run until it continues."""
+
+
+class KmdbError(LabError):
+    """kmdb refused a command (its message is in the error)."""
+
+
+class NotInKmdb(LabError):
+    """A kmdb command was asked of a lab that is not stopped in kmdb."""
+
+
+class DumpNotFound(LabError):
+    """No crash dump with that number in the lab's crash directory."""

@@ -25,6 +25,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
 from .atomic import write_atomic
+from .debug import (
+    Comparison,
+    apply_gdb,
+    check_running_has_gdb,
+    compare,
+    open_gdb,
+    refuse_if_stopped_in_gdb,
+    set_gdb,
+)
 from .errors import ConfigError, ImageError, LabError, LabInUse, LabNotFound, TransportError
 from .images.local import LocalImage
 from .machine.accel import AccelChoice, detect_accel
@@ -32,11 +41,12 @@ from .machine.checkpoints import CheckpointInfo
 from .machine.checkpoints import require as require_checkpoint
 from .machine.consoleprotocol import ConsoleProtocol
 from .machine.disks import parse_size
+from .machine.gdb import GdbSession, stopped_in_gdb
 from .machine.guest import BootResult, GuestShell
 from .machine.qemu import ConsoleFactory, QemuMachine
 from .machine.qmp import QMP
 from .machine.registry import MachineState, find_machine, orphan_message
-from .machine.result import CommandResult
+from .machine.result import CommandResult, OnOutput
 from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
 from .steps import Steps, Subscriber, default_display
@@ -73,6 +83,7 @@ class LabConfig:
     kernel_args: str = ""
     hostname: str = ""
     set_up: bool = False            # first-boot setup has completed
+    gdb: bool = False               # start QEMU with its gdb stub (Lab.up(gdb=True))
     # the strategy's own state (SmartOS: smartos.bringup.SmartOSState), a dict once loaded
     strategy_state: Any = field(default_factory=dict)
 
@@ -298,7 +309,7 @@ class Lab:
            disks: int | None = None, disk_size: int | str | None = None, accel: str | None = None,
            boot: str | None = None, kernel_args: str | None = None, hostname: str | None = None,
            strategy: Strategy | None = None, progress: Progress = True,
-           labs_root: Path | None = None) -> Lab:
+           labs_root: Path | None = None, gdb: bool | None = None) -> Lab:
         """Return the lab ``name``, booted, set up and logged in.
 
         A lab this process already holds is returned as it is (re-running a
@@ -319,6 +330,8 @@ class Lab:
         ``progress``: True shows the steps (printed lines, or the notebook
         widget), False is quiet, a callable receives every
         :class:`~smartos_lab.steps.StepEvent`.
+        ``gdb=True`` starts QEMU with its gdb stub (see :meth:`gdb`); it sticks
+        for later boots until ``gdb=False``.
         """
         lab_dir = LabDir(name, labs_root)
         identified = image if isinstance(image, LocalImage) else None
@@ -328,10 +341,12 @@ class Lab:
         with _steps(f"up {name}", progress) as steps:
             held = _held(name)
             if held is not None:
+                check_running_has_gdb(name, gdb)
                 steps.finish(f"lab {name} is already open in this process")
                 return held
             found = lookup(name, labs_root)
             if found.state is LabState.RUNNING:
+                check_running_has_gdb(name, gdb)
                 config = found.config()
                 steps.step("attach", f"attaching to running lab {name}")
                 return cls._attach(lab_dir, config, strategy or _default_strategy(config.strategy),
@@ -343,6 +358,7 @@ class Lab:
                 config = _new_config(name, strategy.name if strategy else "smartos", **given)
             else:
                 raise found.error()
+            set_gdb(config, gdb)
             strat = strategy or _default_strategy(config.strategy, identified)
             machine = cls._start(lab_dir, config, strat, steps)
             try:
@@ -410,7 +426,7 @@ class Lab:
         choice = detect_accel(config.accel)
         steps.info(f"accelerator: {choice.reason}")
         for _ in range(MAX_BOOTS):
-            spec = strat.spec(lab_dir, config, choice.accel)
+            spec = apply_gdb(strat.spec(lab_dir, config, choice.accel), config)
             steps.step("start QEMU", f"starting QEMU ({spec.memory_mib} MiB, {spec.cpus} CPU)")
             machine = QemuMachine.launch(spec, serial_log=lab_dir.serial_log,
                                          console_factory=strat.console_factory())
@@ -450,9 +466,12 @@ class Lab:
         self.shell.close()
 
     # -- commands -------------------------------------------------------------------
-    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
-        """Run ``command`` in the lab (SSH when available, else the serial console)."""
-        return self.shell.run(command, timeout=timeout, via=via)
+    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None,
+           on_output: OnOutput | None = None) -> CommandResult:
+        """Run ``command`` in the lab (SSH when available, else the serial console);
+        ``on_output(text, stream)`` streams its output (see :data:`machine.result.OnOutput`)."""
+        refuse_if_stopped_in_gdb(self)
+        return self.shell.run(command, timeout=timeout, via=via, on_output=on_output)
 
     def check(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
         """Like :meth:`sh` but raise :class:`~smartos_lab.errors.CommandFailed` on failure."""
@@ -575,7 +594,9 @@ class Lab:
         return self.machine.qmp.screendump(path)
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.name, "pid": self.machine.pid, "state": self.machine.qmp.status(),
+        in_gdb = self.machine.spec.gdb and stopped_in_gdb(self.machine.qmp)
+        return {"name": self.name, "pid": self.machine.pid,
+                "state": "gdb" if in_gdb else self.machine.qmp.status(),
                 "accel": self.machine.accel.accel, "ports": dict(self.machine.ports),
                 "transport": self.shell.transport,
                 "serial_log": str(self.serial_log)}
@@ -614,6 +635,45 @@ class Lab:
     def sysinfo(self) -> SysInfo:
         from .toolkits.sysinfo import SysInfo
         return SysInfo(self.shell)
+
+    # -- kernel debugging (smartos_lab.debug) ---------------------------------------------
+    def gdb(self, *, symbols: str | Path | None = None,
+            modules_root: str | Path | None = None) -> GdbSession:
+        """gdb on QEMU's stub (lab started with ``gdb=True``): a
+        :class:`~smartos_lab.machine.gdb.GdbSession` with the booted ``unix`` for symbols
+        (``modules_root``: a build's proto area, to add each loaded module at its address)."""
+        return open_gdb(self, symbols=symbols, modules_root=modules_root)
+
+    @cached_property
+    def kmdb(self):
+        """kmdb on the serial console, when the lab is stopped in it."""
+        from .toolkits.kmdb import Kmdb
+        return Kmdb(self.machine.console, name=self.name)
+
+    @cached_property
+    def crash(self):
+        """The lab's crash dumps (/var/crash/volatile): list, expand, analyze with mdb."""
+        from .toolkits.crash import Crash
+        return Crash(_Checked(self), name=self.name)
+
+    def compare(self, other: Lab, command: str, timeout: float = 300.0) -> Comparison:
+        """Run ``command`` here and on ``other``; both results side by side with ``uname -v``."""
+        return compare((self.name, _Checked(self)), (other.name, _Checked(other)), command,
+                       timeout=timeout)
+
+
+class _Checked:
+    """A lab as a command runner (``lab.sh``: refuses at once while stopped in gdb)."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    @property
+    def transport(self) -> str:
+        return getattr(self.lab.shell, "transport", "console")
+
+    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
+        return self.lab.sh(command, timeout=timeout)
 
 
 _OPEN: weakref.WeakValueDictionary[str, Lab] = weakref.WeakValueDictionary()

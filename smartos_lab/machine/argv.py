@@ -12,6 +12,7 @@ AHCI_PORTS = 6              # q35's built-in ICH9 AHCI: buses ide.0 .. ide.5
 _NIC_DEVICES = {"virtio": "virtio-net-pci", "e1000": "e1000"}
 
 SERIAL_CHARDEV = "serial0"      # the serial console chardev (QMP query-chardev label)
+GDB_CHARDEV = "gdb"             # QEMU's gdb stub chardev (a unix socket in the run dir)
 
 
 def q(value: str | Path) -> str:
@@ -36,7 +37,8 @@ def build_argv(spec: MachineSpec, *, qemu_binary: str, accel: AccelChoice, run_d
     ``attach_socket`` for a second handle and ``control_socket`` for tools:
     a QMP socket serves one client at a time), the serial port on
     ``run_dir.console_socket`` (everything also logged to ``serial_log``),
-    no window but a VGA device (so screendumps work).  ``host_ports`` gives
+    no window but a VGA device (so screendumps work).  ``spec.gdb`` adds
+    QEMU's gdb stub on ``run_dir.gdb_socket`` (a unix socket, never TCP).  ``host_ports`` gives
     the host port of each forward by :func:`forward_key`; forwards with a
     fixed ``host_port`` may be left out.
     """
@@ -67,6 +69,9 @@ def build_argv(spec: MachineSpec, *, qemu_binary: str, accel: AccelChoice, run_d
     ]
     if spec.no_reboot:
         argv.append("-no-reboot")
+    if spec.gdb:
+        argv += ["-chardev", f"socket,id={GDB_CHARDEV},path={q(run_dir.gdb_socket)},server=on,wait=off",
+                 "-gdb", f"chardev:{GDB_CHARDEV}"]
     argv += _hotplug_ports(spec)
     argv += _boot_args(spec.boot)
     argv += _disk_args(spec)

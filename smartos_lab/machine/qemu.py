@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -111,13 +112,15 @@ class QemuMachine:
                               host_ports=ports, serial_log=log)
             start = time.monotonic()
             with open(run_dir.stderr_log, "wb") as err:
+                # umask 077: QEMU's sockets (QMP, console, gdb stub) and logs are 0600
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err,
                                         stderr=subprocess.STDOUT, start_new_session=True,
-                                        close_fds=True)
+                                        close_fds=True, umask=0o077)
             meta = _meta(spec, proc.pid, accel, ports, log, argv)
             run_dir.write_meta(meta)
             qmp = _connect_qmp_at_start(proc, run_dir, argv, timeout, log)
             _check_own_qemu(proc, run_dir)
+            _private_sockets(run_dir)
             run_dir.release()       # the name is held by our running QEMU now
             machine = cls(spec=spec, run_dir=run_dir, pid=proc.pid, accel=accel, ports=ports,
                           qmp=qmp, serial_log=log, argv=argv, proc=proc,
@@ -340,6 +343,13 @@ def _check_inputs(spec: MachineSpec) -> None:
     for index, disk in enumerate(spec.disks):
         bootable = isinstance(boot, DiskBoot) and index == 0 and disk.media == "disk"
         check_disk_image(disk.path, fmt=disk.format, bootable=bootable)
+
+
+def _private_sockets(run_dir: RunDir) -> None:
+    """Make QEMU's unix sockets 0600 (QEMU creates them 0777 & ~umask, i.e. 0700)."""
+    for entry in os.scandir(run_dir.path):
+        if entry.name.endswith(".sock") and stat.S_ISSOCK(entry.stat(follow_symlinks=False).st_mode):
+            os.chmod(entry.path, 0o600)
 
 
 def _reserve_ports(nics: tuple[Nic, ...]) -> dict[str, int]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import HostError, LabInUse, LabNotFound, QMPError
+from .gdb import stopped_in_gdb
 from .qmp import QMP
 from .rundir import (
     RunDir,
@@ -29,7 +30,7 @@ from .rundir import (
     validate_name,
 )
 
-STATES = ("running", "paused", "dead", "orphan")
+STATES = ("running", "paused", "gdb", "dead", "orphan")   # gdb: CPUs stopped by gdb on the stub
 
 
 class MachineState(enum.Enum):
@@ -71,7 +72,7 @@ def find_machine(name: str, root: Path | None = None) -> MachineLookup:
 class LabStatus:
     name: str
     pid: int | None
-    state: str                      # running | paused | dead | orphan
+    state: str                      # running | paused | gdb | dead | orphan
     run_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
     accel: str = ""
@@ -199,22 +200,24 @@ def _status_of(rd: RunDir, probe_timeout: float) -> LabStatus | None:
     if pid is None or not is_lab_process(pid, rd.name):
         rd.remove()
         return LabStatus(rd.name, pid, "dead", **common)
-    qemu_status = _probe_status(rd, probe_timeout)
+    qemu_status, in_gdb = _probe_status(rd, probe_timeout)
     state = "paused" if qemu_status and qemu_status != "running" else "running"
-    return LabStatus(rd.name, pid, state, qemu_status=qemu_status, **common)
+    return LabStatus(rd.name, pid, "gdb" if in_gdb else state, qemu_status=qemu_status, **common)
 
 
-def _probe_status(rd: RunDir, timeout: float) -> str:
-    """QEMU's run state over a free QMP socket ("" if none answers)."""
+def _probe_status(rd: RunDir, timeout: float) -> tuple[str, bool]:
+    """QEMU's run state over a free QMP socket ("" if none answers), and whether gdb holds it."""
     for sock in rd.qmp_sockets:
         qmp = QMP(sock, timeout=timeout)
         try:
-            return qmp.connect().status()
+            qmp.connect()
+            status = qmp.status()
+            return status, rd.gdb_socket.exists() and stopped_in_gdb(qmp)
         except QMPError:
             continue
         finally:
             qmp.close()
-    return ""
+    return "", False
 
 
 def _orphan_status(proc: QemuProcess) -> LabStatus:

@@ -28,7 +28,7 @@ from ..errors import ConfigError, LabInUse, LabNotFound, RunDirError
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 SUN_PATH_MAX = 107          # sizeof(sockaddr_un.sun_path) - 1 for the NUL
 
-_SOCKETS = ("qmp.sock", "qmp2.sock", "ctl.sock", "console.sock")
+_SOCKETS = ("qmp.sock", "qmp2.sock", "ctl.sock", "console.sock", "gdb.sock")
 
 
 def validate_name(name: str) -> str:
@@ -106,6 +106,11 @@ class RunDir:
     @property
     def console_socket(self) -> Path:
         return self.path / "console.sock"
+
+    @property
+    def gdb_socket(self) -> Path:
+        """QEMU's gdb stub (only for a machine launched with ``MachineSpec(gdb=True)``)."""
+        return self.path / "gdb.sock"
 
     @property
     def serial_log(self) -> Path:

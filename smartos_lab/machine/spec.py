@@ -92,3 +92,4 @@ class MachineSpec:
     extra_args: tuple[str, ...] = ()   # appended verbatim (expert escape hatch)
     no_reboot: bool = True      # a guest reboot or crash ends QEMU so it is seen
     hotplug_slots: int = 2      # empty PCIe root ports (q35) for hotplugged virtio/nvme disks
+    gdb: bool = False           # QEMU's gdb stub on the run dir's private gdb.sock (never TCP)

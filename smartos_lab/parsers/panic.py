@@ -33,6 +33,7 @@ _FRAME = re.compile(
     r"\s*(?P<fp>[0-9a-fA-F]{8,16})\s+"
     r"(?:(?P<module>[\w.$-]+):)?(?P<function>[\w.$-]+?)(?:\+(?P<offset>[0-9a-fA-F]+))?"
     r"\s*\((?P<args>[^)]*)(?P<closed>\))?\s*$")
+_STACK_NOTE = re.compile(r"\s*Warning - stack not written to the dump buffer")  # kernel ring buffer
 _REGISTERS = re.compile(r"\s*%[lio][0-7]-[0-7]:")
 _TAIL_START = re.compile(r"\s*(?:syncing file systems|dumping to |panic: |Welcome to kmdb|rebooting\.\.\.)")
 _HEX_WORDS = re.compile(r"\s*(?:[0-9a-fA-F]+\s*)+$")
@@ -112,10 +113,12 @@ def parse_kernel_panic(text: str, *, command: str = CONSOLE) -> PanicReport:
     end = next((i for i in range(start + 1, len(lines)) if _PANIC.search(lines[i])), len(lines))
     lines = lines[:end]
 
-    # The panic string: the rest of the panic line plus following lines up to a blank line.
+    # The panic string: the rest of the panic line plus following lines up to a blank line
+    # (in the kernel's message buffer, ::msgbuf, the stack follows with no blank line).
     message = [first] if first else []
     index = start + 1
-    while index < len(lines) and lines[index].strip():
+    while index < len(lines) and lines[index].strip() and not _FRAME.match(lines[index]) \
+            and not _STACK_NOTE.match(lines[index]):
         message.append(lines[index].strip())
         index += 1
     report = PanicReport(cpu=int(cpu), thread=int(thread, 16), panic_string=" ".join(message))

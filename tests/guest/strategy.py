@@ -6,6 +6,8 @@ down - on a guest that can be built here.  Nothing in it pretends to be SmartOS.
 """
 from __future__ import annotations
 
+import functools
+
 from smartos_lab.machine.disks import create_blank
 from smartos_lab.machine.guest import BootResult, GuestShell
 from smartos_lab.machine.shell import ConsoleShell, login
@@ -51,8 +53,11 @@ class TestGuestStrategy:
 
     def login(self, machine, lab, config, steps: Steps) -> GuestShell:
         steps.step("login", "logging in as root on the console")
-        login(machine.console, user="root", password=self.guest.root_password, timeout=60)
-        shell = ConsoleShell(machine.console)
+        relogin = functools.partial(login, machine.console, user="root",
+                                    password=self.guest.root_password, timeout=60)
+        for note in relogin():
+            steps.info(note)
+        shell = ConsoleShell(machine.console, relogin=relogin)
         shell.setup()
         guest = GuestShell(shell)
         port = machine.ports.get("ssh")

@@ -36,6 +36,12 @@ FLAGS_ELF = 0x00000003           # the same without the a.out kludge: the loader
 BEGIN_LINE = "MBPROBE BEGIN"
 END_LINE = "MBPROBE END"
 
+# After END_LINE the probe idles in a 100 Hz clock loop (probe.s), for the gdb tests:
+TICK_SYMBOL = "probe_tick"              # runs on every timer interrupt
+TICKS_SYMBOL = "probe_ticks"            # 32-bit count of ticks so far
+SIGNATURE_SYMBOL = "probe_signature"    # 32-bit word holding PROBE_SIGNATURE
+PROBE_SIGNATURE = 0x5AFEB007
+
 
 class ProbeBuildError(HostError):
     """The Multiboot probe kernel could not be built (as/ld missing or failing)."""

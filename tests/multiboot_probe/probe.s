@@ -12,6 +12,12 @@
 #   MBPROBE mod <i> cmdline <text>
 #   MBPROBE END
 #
+# Then it idles like a kernel's clock loop, for the gdb tests: its own GDT and
+# IDT, the PIC remapped to vectors 0x20-0x2F with only IRQ0 unmasked, the PIT
+# at 100 Hz, and `sti; hlt` (no busy loop).  Each timer interrupt runs
+# `probe_tick`, which adds one to `probe_ticks`.  `probe_signature` holds the
+# known word PROBE_SIGNATURE.  A CPU exception prints `MBPROBE fault` and halts.
+#
 # Like illumos's amd64 unix, it is an ELF64 file whose Multiboot header sets
 # the a.out-kludge flag (0x00010003): the loader loads the whole file at
 # load_addr (load_end_addr = bss_end_addr = 0) and jumps to entry_addr in
@@ -25,6 +31,9 @@
 	.set	MB_MAGIC, 0x1BADB002
 	.set	MB_BOOT_MAGIC, 0x2BADB002
 	.set	COM1, 0x3F8
+	.set	PROBE_SIGNATURE, 0x5AFEB007
+	.set	PIT_DIVISOR, 11932		# 1193182 Hz / 100
+	.set	IDT_ENTRIES, 0x30		# 32 exceptions + 16 PIC IRQs
 
 	.section .multiboot, "a"
 	.balign	4
@@ -137,6 +146,86 @@ mod_loop:
 
 done:
 	movl	$s_end_line, %esi
+	call	puts
+	call	idle_setup
+	sti
+probe_idle:
+	hlt				# woken by each timer tick
+	jmp	probe_idle
+
+# --- the clock loop (for the gdb tests) -------------------------------------------
+idle_setup:
+	lgdt	gdt_desc
+	ljmp	$0x08, $1f		# reload CS from our GDT
+1:	movw	$0x10, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %fs
+	movw	%ax, %gs
+	movw	%ax, %ss
+	movl	$idt, %edi		# gates: 0-0x1F fault, 0x20 tick, 0x21-0x2F other IRQs
+	xorl	%ecx, %ecx
+2:	movl	$probe_fault, %eax
+	cmpl	$0x20, %ecx
+	jb	3f
+	movl	$probe_irq, %eax
+	jne	3f
+	movl	$probe_tick, %eax
+3:	movw	%ax, 0(%edi)		# offset 15:0
+	movw	$0x08, 2(%edi)		# code selector
+	movw	$0x8E00, 4(%edi)	# present, ring 0, 32-bit interrupt gate
+	shrl	$16, %eax
+	movw	%ax, 6(%edi)		# offset 31:16
+	addl	$8, %edi
+	incl	%ecx
+	cmpl	$IDT_ENTRIES, %ecx
+	jb	2b
+	lidt	idt_desc
+	movb	$0x11, %al		# PIC: ICW1 (init, ICW4 follows)
+	outb	%al, $0x20
+	outb	%al, $0xA0
+	movb	$0x20, %al		# ICW2: vector bases 0x20, 0x28
+	outb	%al, $0x21
+	movb	$0x28, %al
+	outb	%al, $0xA1
+	movb	$0x04, %al		# ICW3: slave on IRQ2
+	outb	%al, $0x21
+	movb	$0x02, %al
+	outb	%al, $0xA1
+	movb	$0x01, %al		# ICW4: 8086 mode
+	outb	%al, $0x21
+	outb	%al, $0xA1
+	movb	$0xFE, %al		# only IRQ0 (the PIT)
+	outb	%al, $0x21
+	movb	$0xFF, %al
+	outb	%al, $0xA1
+	movb	$0x34, %al		# PIT channel 0, lobyte/hibyte, rate generator
+	outb	%al, $0x43
+	movw	$PIT_DIVISOR, %ax
+	outb	%al, $0x40
+	movb	%ah, %al
+	outb	%al, $0x40
+	ret
+
+	.globl	probe_tick
+probe_tick:				# IRQ0: one clock tick
+	pushl	%eax
+	incl	probe_ticks
+	movb	$0x20, %al		# end of interrupt
+	outb	%al, $0x20
+	popl	%eax
+	iret
+
+probe_irq:				# any other PIC line (spurious): acknowledge both PICs
+	pushl	%eax
+	movb	$0x20, %al
+	outb	%al, $0xA0
+	outb	%al, $0x20
+	popl	%eax
+	iret
+
+probe_fault:
+	movl	$s_fault, %esi
 	call	puts
 halt:
 	cli
@@ -276,6 +365,7 @@ s_end:		.asciz	" end "
 s_head:		.asciz	" head "
 s_mod_cmdline:	.asciz	" cmdline "
 s_end_line:	.asciz	"MBPROBE END\r\n"
+s_fault:	.asciz	"MBPROBE fault\r\n"
 s_0x:		.asciz	"0x"
 
 	.data				# in the file: the loader loads the file only
@@ -285,6 +375,19 @@ saved_mbi:	.long	0
 mods_count:	.long	0
 mod_ptr:	.long	0
 mod_index:	.long	0
+	.globl	probe_signature, probe_ticks
+probe_signature: .long	PROBE_SIGNATURE
+probe_ticks:	.long	0
+	.balign	8
+gdt:		.quad	0
+		.quad	0x00CF9A000000FFFF	# 0x08: flat 32-bit code
+		.quad	0x00CF92000000FFFF	# 0x10: flat data
+gdt_desc:	.word	3 * 8 - 1
+		.long	gdt
+	.balign	8
+idt:		.skip	IDT_ENTRIES * 8
+idt_desc:	.word	IDT_ENTRIES * 8 - 1
+		.long	idt
 	.balign	16
 stack:		.skip	4096
 stack_top:

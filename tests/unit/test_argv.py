@@ -224,3 +224,15 @@ def test_build_argv_is_pure(tmp_path):
     spec = MachineSpec(name="a", disks=(Disk(tmp_path / "nope.qcow2"),))
     build_argv(spec, qemu_binary="q", accel=TCG, run_dir=RunDir(tmp_path / "rd"), host_ports={})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_gdb_stub_is_a_unix_socket_in_the_run_dir_never_a_tcp_port():
+    args = argv(MachineSpec(name="lab1", gdb=True))
+    assert "socket,id=gdb,path=/run/sl/lab1/gdb.sock,server=on,wait=off" in values(args, "-chardev")
+    assert values(args, "-gdb") == ["chardev:gdb"]
+    assert "-s" not in args and not any("tcp:" in a for a in values(args, "-gdb"))
+
+
+def test_no_gdb_stub_unless_asked():
+    args = argv(MachineSpec(name="lab1"))
+    assert "-gdb" not in args and not any("gdb.sock" in a for a in args)

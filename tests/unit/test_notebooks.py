@@ -163,8 +163,9 @@ def _stand_in(cls):
     from smartos_lab.lab import Lab
     from smartos_lab.machine.accel import AccelChoice
     if cls is Lab:
-        return types.SimpleNamespace(shell=object(),
-                                     machine=types.SimpleNamespace(accel=AccelChoice("tcg", "test")))
+        return types.SimpleNamespace(shell=object(), name="lab",
+                                     machine=types.SimpleNamespace(accel=AccelChoice("tcg", "test"),
+                                                                   console=object()))
     return None
 
 

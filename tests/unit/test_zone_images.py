@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,6 +28,7 @@ from smartos_lab.images.zone_images import (
 )
 from smartos_lab.lab import Lab, LabConfig, LabDir
 from smartos_lab.machine.result import CommandResult
+from smartos_lab.machine.spec import MachineSpec
 from tests.unit._parser_fixtures import fixture
 
 GET_IMAGE = "imgapi/get_image_smartos_1.6.3.txt"
@@ -273,7 +275,7 @@ class StandInShell:
         self.commands: list[str] = []
         self.puts: list[tuple[Path, str, float]] = []
 
-    def run(self, command: str, timeout: float = 60.0, *, via=None) -> CommandResult:
+    def run(self, command: str, timeout: float = 60.0, *, via=None, on_output=None) -> CommandResult:
         self.commands.append(command)
         status = next((s for p, s in self.replies.items() if command.startswith(p)), 0)
         return CommandResult(command, status, "")
@@ -284,7 +286,8 @@ class StandInShell:
 
 
 def _lab(tmp_path, shell) -> Lab:
-    return Lab(lab_dir=LabDir("zi", tmp_path / "labs"), config=LabConfig(name="zi"), machine=None,
+    machine = SimpleNamespace(spec=MachineSpec(name="zi"))     # no gdb stub: commands may run
+    return Lab(lab_dir=LabDir("zi", tmp_path / "labs"), config=LabConfig(name="zi"), machine=machine,
                shell=shell, strategy=None, progress=False)
 
 

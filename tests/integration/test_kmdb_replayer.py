@@ -1,0 +1,82 @@
+"""The kmdb session object (lab.kmdb), run against a *transcript replayer* on a pty.
+
+The replayer (tests/transcripts/replay.py) is a test substrate, not SmartOS: it
+prints recorded real kmdb/mdb output (tests/transcripts/kmdb_session.transcript
+names each source) and checks, line by line, the commands :class:`Kmdb` types,
+through a real pty and the real :class:`~smartos_lab.machine.console.Console`
+with the SmartOS console profile.
+
+What this proves: the command sequence (``::stack``, ``::status``, ``::msgbuf``
+through mdb's pager, ``zfs_read::bp``, ``:c``) and the parsing of what comes
+back.  Not that SmartOS's kmdb answers this way on a lab (the ``smartos`` tests do).
+"""
+from __future__ import annotations
+
+import pytest
+
+from smartos_lab.errors import ConfigError, GuestPanic, NotInKmdb
+from smartos_lab.machine.console import Console
+from smartos_lab.smartos.profile import SMARTOS_PROFILE
+from smartos_lab.toolkits.kmdb import Kmdb
+from tests.integration.test_firstboot_transcript import replay  # noqa: F401  (fixture)
+
+
+def test_kmdb_commands_after_a_panic_are_typed_in_order_and_parsed(replay):  # noqa: F811
+    r = replay("kmdb_session")
+    r.console.expect(r"\[0\]> ", timeout=20, check_crash=False)
+    kmdb = Kmdb(r.console, name="lab1", timeout=20)
+    assert kmdb.active()
+    frames = kmdb.stack()
+    assert [f.function for f in frames][:2] == ["usb_console_input_enter", "hid_polled_input_enter"]
+    status = kmdb.status()
+    assert (status.target, status.host, status.os_release) == ("live kernel", "testsystem", "5.10")
+    buf = kmdb.msgbuf()                                 # answered the pager in the middle
+    assert buf.banner == "SunOS Release 5.11 Version joyent_20171012T151912Z 64-bit"
+    assert buf.panic.panic_string == "microfind: could not calibrate delay loop"
+    assert len(buf.panic.stack) == 5
+    kmdb.set_breakpoint("zfs_read")
+    kmdb.cont()
+    assert not kmdb.active()
+    with pytest.raises(NotInKmdb, match="not stopped in kmdb"):
+        kmdb.run("::stack")
+    assert kmdb.wait_stop(timeout=20).strip() == ""    # back at the prompt (a breakpoint)
+    assert kmdb.active()
+    assert r.finish() == 0, r.mismatch()               # every command was the expected one
+
+
+def test_a_lab_that_is_not_in_kmdb_says_so_in_one_line(tmp_path):
+    import os
+
+    master, slave = os.openpty()
+    console = Console.from_fd(master, name="quiet", profile=SMARTOS_PROFILE)
+    try:
+        os.write(slave, b"[root@lab1 ~]# ")
+        kmdb = Kmdb(console, name="lab1")
+        with pytest.raises(NotInKmdb) as err:
+            kmdb.status()
+        assert "\n" not in str(err.value) and "kernel_args='-kd'" in str(err.value)
+        with pytest.raises(ConfigError, match="one line"):
+            kmdb.run("::stack\n::status")
+        with pytest.raises(ConfigError, match="bad breakpoint location"):
+            kmdb.set_breakpoint("zfs_read; :c")
+    finally:
+        console.close()
+        os.close(slave)
+
+
+def test_the_panic_before_the_prompt_is_still_a_panic_for_the_shell(replay):  # noqa: F811
+    r = replay("kmdb_session")
+    r.console.expect(r"\[0\]> ", timeout=20, check_crash=False)
+    assert isinstance(r.console.crash, GuestPanic)     # lab.sh keeps refusing with the panic
+    assert Kmdb(r.console).active()
+
+
+def test_dump_and_reboot_types_systemdump_and_reports_the_dump(replay):  # noqa: F811
+    r = replay("kmdb_systemdump")
+    r.console.expect(r"\[0\]> ", timeout=20, check_crash=False)
+    kmdb = Kmdb(r.console, name="lab1", timeout=20)
+    result = kmdb.dump_and_reboot(timeout=20)
+    assert result.succeeded
+    assert "dumping to /dev/dsk/c1t0d0s1, offset 107675648, content: kernel" in result.text
+    assert not kmdb.active()
+    assert r.finish() == 0, r.mismatch()
