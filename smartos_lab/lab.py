@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import paths
+from . import clones, paths
 from .atomic import write_atomic
 from .debug import (
     Comparison,
@@ -86,6 +86,7 @@ class LabConfig:
     gdb: bool = False               # start QEMU with its gdb stub (Lab.up(gdb=True))
     # the strategy's own state (SmartOS: smartos.bringup.SmartOSState), a dict once loaded
     strategy_state: Any = field(default_factory=dict)
+    origin: dict[str, Any] = field(default_factory=dict)   # clones: see smartos_lab.clones.Origin
 
 
 class LabDir:
@@ -360,6 +361,8 @@ class Lab:
                 raise found.error()
             set_gdb(config, gdb)
             strat = strategy or _default_strategy(config.strategy, identified)
+            clones.guard_source(lab_dir.path, "up")
+            strat = clones.starting_strategy(config, strat)
             machine = cls._start(lab_dir, config, strat, steps)
             try:
                 shell = strat.login(machine, lab_dir, config, steps)
@@ -454,8 +457,14 @@ class Lab:
         self._close_transports()
         self.machine.detach()
 
-    def destroy(self) -> None:
-        """Stop the lab if it runs and delete its directory (disks included)."""
+    def destroy(self, *, force: bool = False) -> None:
+        """Stop the lab if it runs and delete its directory (disks included).
+
+        Refused while clones depend on it, unless ``force`` makes them standalone first.
+        """
+        if force:
+            clones.release_source(self.lab_dir.path)
+        clones.guard_source(self.lab_dir.path, "destroy")
         if self.machine.alive():
             self.down()
         self.lab_dir.remove()
@@ -464,6 +473,14 @@ class Lab:
         if _OPEN.get(self.name) is self:
             del _OPEN[self.name]
         self.shell.close()
+
+    def clone(self, new_name: str, *, from_checkpoint: str | None = None) -> clones.CloneInfo:
+        """Make lab ``new_name``: qcow2 overlays on this lab's disks, its own name, run dir and
+        ports, this lab's secrets.  A running lab is cloned from a checkpoint (RAM included:
+        the clone's first start continues from it, no boot); start it with ``Lab.up(new_name)``.
+        """
+        return clones.clone(self.lab_dir.path, new_name, checkpoint=from_checkpoint,
+                            labs_root=self.lab_dir.path.parent)
 
     # -- commands -------------------------------------------------------------------
     def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None,
@@ -523,7 +540,7 @@ class Lab:
             if not image.verified:
                 steps.step("verify", f"checking the sha1 of {image.file_path}")
                 image = cache.verify(uuid)
-            if self.shell.transport != "ssh" and image.size > CONSOLE_COPY_LIMIT:
+            if not self.shell.ssh_usable() and image.size > CONSOLE_COPY_LIMIT:
                 raise TransportError(
                     f"zone image {uuid} is {image.size / 2**20:.1f} MiB: too big for the serial "
                     f"console (limit {CONSOLE_COPY_LIMIT // 1024} KiB), and SSH to lab {self.name} "
@@ -670,7 +687,7 @@ class _Checked:
 
     @property
     def transport(self) -> str:
-        return getattr(self.lab.shell, "transport", "console")
+        return self.lab.shell.transport
 
     def run(self, command: str, timeout: float = 60.0) -> CommandResult:
         return self.lab.sh(command, timeout=timeout)

@@ -72,7 +72,7 @@ class GuestShell:
         """``"ssh"`` when SSH is connected, else ``"console"``."""
         return "ssh" if self.ssh is not None and self.ssh.connected else "console"
 
-    def _ssh_usable(self) -> bool:
+    def ssh_usable(self) -> bool:
         """SSH is connected, or was lost and reconnects now (tried again after a pause)."""
         ssh = self.ssh
         if ssh is None:
@@ -100,13 +100,13 @@ class GuestShell:
 
     def _runner(self, via: Via | None):
         if via is None:
-            via = "ssh" if self._ssh_usable() else "console"
+            via = "ssh" if self.ssh_usable() else "console"
         if via == "console":
             return self.console_shell
         if via == "ssh":
             if self.ssh is None:
                 raise TransportError("SSH is not enabled (call enable_ssh first)")
-            if not self._ssh_usable():
+            if not self.ssh_usable():
                 raise TransportError(f"SSH to {self.ssh.host}:{self.ssh.port} is lost and did "
                                      "not reconnect")
             return self.ssh

@@ -14,7 +14,7 @@ from smartos_lab.machine.shell import ConsoleShell, login
 from smartos_lab.machine.spec import Disk, MachineSpec, Nic, PortForward
 from smartos_lab.steps import Steps
 
-from .build import LOGIN_PROMPT, ensure_test_guest
+from .build import LOGIN_PROMPT, TestGuest, ensure_test_guest
 from .machines import guest_spec
 
 BOOT_TIMEOUT = 180.0
@@ -27,11 +27,12 @@ class TestGuestStrategy:
     __test__ = False
     name = "test-guest"
 
-    def __init__(self, variant: str = "base", memory_mib: int = 384, ssh: bool = True):
+    def __init__(self, variant: str = "base", memory_mib: int = 384, ssh: bool = True,
+                 guest: TestGuest | None = None):
         self.variant = variant
         self.memory_mib = memory_mib
         self.ssh = ssh
-        self.guest = ensure_test_guest(variant)
+        self.guest = guest or ensure_test_guest(variant)
 
     def prepare(self, lab, config, steps: Steps) -> None:
         create_blank(lab.disks_dir / "data0.qcow2", DATA_DISK_SIZE, exist_ok=True)
