@@ -53,19 +53,27 @@ class SolveReport:
 OUTPUT_LINES = 15
 
 
+#: What a callable check returns: done or not, optionally with the message to show.
+CheckResult = bool | tuple[bool, str]
+
+
 @dataclass
 class Step:
     """One step of an exercise.
 
-    ``check`` is a shell command run in the lab: exit status 0 means done.
-    ``solution`` is the command(s) that complete the step, shown on request and
-    run in order by :meth:`solve`.  ``failure`` replaces the default "not yet"
-    message; ``hint`` is shown with it.
+    ``check`` is a shell command run in the lab (exit status 0 means done), or a
+    Python callable given the lab (the runner) that returns ``True``/``False`` or
+    ``(passed, message)``: for checks that read parsed output, e.g. a D
+    program's aggregation (``lambda lab: lab.dtrace.run(...).aggregation() is
+    not None``).  An error it raises (a failed command, unparsable output)
+    counts as "not yet" and is shown.  ``solution`` is the command(s) that
+    complete the step, shown on request and run in order by :meth:`solve`.
+    ``failure`` replaces the default "not yet" message; ``hint`` is shown with it.
     """
 
     title: str
     instructions: str
-    check: str
+    check: str | Callable[[CommandRunner], CheckResult]
     solution: Sequence[str] | str = ()
     hint: str = ""
     success: str = ""
@@ -76,11 +84,22 @@ class Step:
         if isinstance(self.solution, str):
             self.solution = (self.solution,)
         self.solution = tuple(self.solution)
-        if not self.check.strip():
-            raise ValueError(f"step {self.title!r} needs a check command")
+        if callable(self.check):
+            return
+        if not isinstance(self.check, str) or not self.check.strip():
+            raise ValueError(f"step {self.title!r} needs a check: a shell command or a callable")
+
+    @property
+    def check_text(self) -> str:
+        """The check as shown to the learner: the command, or the callable's name."""
+        if isinstance(self.check, str):
+            return self.check
+        return getattr(self.check, "__name__", type(self.check).__name__)
 
     def run_check(self, runner: CommandRunner) -> CheckOutcome:
         """Run the check in the lab and say whether the step is done."""
+        if callable(self.check):
+            return self._run_callable(runner)
         try:
             result = runner.run(self.check, timeout=self.timeout)
         except CommandTimeout:
@@ -94,6 +113,26 @@ class Step:
         if output:
             message += "\n" + output
         return CheckOutcome(False, message, self.hint, result)
+
+    def _run_callable(self, runner: CommandRunner) -> CheckOutcome:
+        try:
+            answer = self.check(runner)
+        except CommandTimeout:
+            return CheckOutcome(False, f"Not yet: the check {self.check_text} did not finish "
+                                       "in time", self.hint)
+        except LabError as err:          # a failed command, output that does not parse, ...
+            message = self.failure or f"Not yet: the check {self.check_text} failed"
+            return CheckOutcome(False, f"{message}\n{_last_lines(str(err), OUTPUT_LINES)}",
+                                self.hint)
+        passed, said = answer if isinstance(answer, tuple) else (answer, "")
+        if not isinstance(passed, bool):
+            raise TypeError(f"the check of step {self.title!r} returned {answer!r}: "
+                            "expected True/False or (passed, message)")
+        if passed:
+            return CheckOutcome(True, said or self.success or f"Done: {self.title}")
+        return CheckOutcome(False, said or self.failure or
+                            f"Not yet: the check {self.check_text} says the step is not done.",
+                            self.hint)
 
     def solution_text(self) -> str:
         return "\n".join(self.solution) if self.solution else "(this step has no solution commands)"

@@ -72,8 +72,24 @@ from .dtrace import (
     parse_dtrace_ticks,
     parse_printa,
 )
+
+# the course's observability and lifecycle parsers:
+from .dtrace_list import Probe, parse_dtrace_list
+from .kstat import ArcStats, KstatSample, KstatValue, hit_ratios, kstat_values, parse_arcstats, parse_kstat
+from .mdata import mdata_value, parse_mdata_json, parse_mdata_list
 from .mdb import MemStat, MemStatRow, parse_mdb_memstat
 from .panic import DumpInfo, Frame, PanicReport, parse_kernel_panic
+from .vmadm_messages import VmadmReport, parse_vmadm_report
+from .zfs_diff import ZfsDiffEntry, parse_zfs_diff
+from .zone_stats import (
+    PrstatProcess,
+    PrstatSample,
+    PrstatZone,
+    ZoneMemStat,
+    parse_prstat_zones,
+    parse_zonememstat,
+)
+from .zpool_iostat import IostatRow, parse_zpool_iostat
 
 __all__ += [
     "AggRow", "Aggregation", "Bucket", "DTraceCompileError", "DTraceDrop", "DTraceFault",
@@ -81,4 +97,12 @@ __all__ += [
     "Enabling", "ErrorCount", "Frame", "Histogram", "MemStat", "MemStatRow", "PanicReport",
     "TraceRecord", "parse_dtrace_output", "parse_dtrace_ticks", "parse_kernel_panic",
     "parse_mdb_memstat", "parse_printa",
+]
+
+__all__ += [
+    "ArcStats", "IostatRow", "KstatSample", "KstatValue", "Probe", "PrstatProcess",
+    "PrstatSample", "PrstatZone", "VmadmReport", "ZfsDiffEntry", "ZoneMemStat", "hit_ratios",
+    "kstat_values", "mdata_value", "parse_arcstats", "parse_dtrace_list", "parse_kstat",
+    "parse_mdata_json", "parse_mdata_list", "parse_prstat_zones", "parse_vmadm_report",
+    "parse_zfs_diff", "parse_zonememstat", "parse_zpool_iostat",
 ]

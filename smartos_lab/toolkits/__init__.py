@@ -12,11 +12,12 @@ from .oneliners import ONE_LINERS, OneLiner
 from .selfheal import SelfHealingDemo, SelfHealingReport
 from .sysinfo import HostSummary, SysInfo
 from .vms import GuestVirt, HostVirt, NestedSupport, Vms, bhyve_payload, kvm_payload, nested_support
+from .workload import BackgroundLoad
 from .zfs import Zfs
 from .zones import ResourceCaps, Zones
 
 __all__ = [
-    "DTrace", "DTraceResult", "GuestVirt", "HostSummary", "HostVirt", "Images", "Interval",
+    "BackgroundLoad", "DTrace", "DTraceResult", "GuestVirt", "HostSummary", "HostVirt", "Images", "Interval",
     "NestedSupport", "ONE_LINERS", "OneLiner", "ResourceCaps", "SelfHealingDemo",
     "SelfHealingReport", "SysInfo", "Vms", "Zfs", "Zones", "bhyve_payload", "kvm_payload",
     "nested_support",

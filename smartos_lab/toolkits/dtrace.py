@@ -28,6 +28,7 @@ from ..parsers.dtrace import (
     DTraceStreamParser,
     parse_dtrace_output,
 )
+from ..parsers.dtrace_list import Probe, parse_dtrace_list
 from . import _cmd, dtrace_script
 from .base import Toolkit
 from .oneliners import one_liner
@@ -188,6 +189,19 @@ class DTrace(Toolkit):
         if "\n" not in program:
             return nullcontext(None)
         return self._guest_file(program + "\n", prefix="smartos-lab-dtrace", suffix=".d")
+
+    def probes(self, description: str | None = None) -> list[Probe]:
+        """``dtrace -l [-n description]``: the probes matching ``provider:module:function:name``
+        (empty parts match anything; ``[]`` when nothing matches)."""
+        args: list[str] = ["dtrace", "-l"]
+        if description is not None:
+            args += ["-n", _cmd.no_control(description, "probe description")]
+        result = self._run(_cmd.cmd(*args))
+        if result.exit_status != 0:
+            if "does not match any probes" in result.stderr:
+                return []
+            raise DTraceError(f"dtrace -l failed: {(result.stderr or result.stdout).strip()[-300:]}")
+        return parse_dtrace_list(result.stdout)
 
 
 _ALIVE = "smartos-lab-dtrace-running"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError
+from ..parsers.kstat import KstatSample, parse_kstat
 from ..parsers.system import (
     Disk,
     PhysLink,
@@ -100,3 +102,23 @@ class SysInfo(Toolkit):
             cpu_virtualization=info.cpu_virtualization, bhyve_capable=info.bhyve_capable,
             zpool=info.zpool, disks=self.disks(), links=self.links(), vnics=self.vnics(),
             services_in_trouble=self.services_in_trouble())
+
+    def kstat(self, *statistics: str, interval: int | None = None,
+              count: int = 1) -> list[KstatSample]:
+        """``kstat -p [-T u] <module:instance:name:statistic> ... [interval count]``, parsed.
+
+        Patterns take globs (``caps::cpucaps_zone*``); with ``interval`` each of the
+        ``count`` samples carries its ``-T u`` timestamp.
+        """
+        if not statistics:
+            raise ConfigError("name at least one statistic (module:instance:name:statistic)")
+        args = ["kstat", "-p"] + [_cmd.no_control(s, "kstat statistic") for s in statistics]
+        timeout = self.timeout
+        if interval is not None:
+            if not isinstance(interval, int) or interval < 1 or not isinstance(count, int) \
+                    or count < 1:
+                raise ConfigError("interval and count must be positive integers")
+            args[2:2] = ["-T", "u"]
+            args += [str(interval), str(count)]
+            timeout += interval * count
+        return parse_kstat(self._ok(_cmd.cmd(*args), timeout).stdout)

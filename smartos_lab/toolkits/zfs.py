@@ -13,9 +13,12 @@ from typing import Any
 
 from ..errors import CommandTimeout, ConfigError, ParseError
 from ..machine.result import CommandResult
+from ..parsers.kstat import ArcStats, parse_arcstats
 from ..parsers.zfs import ZfsDataset, ZfsProperty, canonical, parse_zfs_get, parse_zfs_list
 from ..parsers.zfs import converter as zfs_converter
+from ..parsers.zfs_diff import ZfsDiffEntry, parse_zfs_diff
 from ..parsers.zpool import ScanStatus, ZpoolListEntry, ZpoolStatus, parse_zpool_list, parse_zpool_status
+from ..parsers.zpool_iostat import IostatRow, parse_zpool_iostat
 from . import _cmd
 from .base import Toolkit
 
@@ -285,6 +288,81 @@ class Zfs(Toolkit):
                                 names, _cmd.dataset_name(name, snapshot=None))).stdout
         return parse_zfs_get(out, fields=GET_FIELDS)
 
+
+
+    # ================================================================ part 2: diff, iostat, vdevs, holds, ARC
+    def diff(self, snapshot: str, target: str | None = None) -> list[ZfsDiffEntry]:
+        """``zfs diff -F -H snapshot [target]``: what changed since the snapshot (``target``:
+        a later snapshot or the filesystem; default the filesystem itself)."""
+        args = ["zfs", "diff", "-F", "-H", _cmd.dataset_name(snapshot, snapshot=True)]
+        if target is not None:
+            args.append(_cmd.dataset_name(target, snapshot=None))
+        return parse_zfs_diff(self._ok(_cmd.cmd(*args)).stdout, file_types=True)
+
+    def iostat(self, *pools: str, vdevs: bool = False, interval: int | None = None,
+               count: int = 1) -> list[IostatRow]:
+        """``zpool iostat -H -p [-v] [pool ...] [interval count]``, parsed.
+
+        Without ``interval`` the one report covers the time since import; with
+        it, ``count`` reports of ``interval`` seconds follow that first one
+        (``row.sample`` numbers them).
+        """
+        args: list[str | None] = ["zpool", "iostat", "-H", "-p", "-v" if vdevs else None]
+        args += [_cmd.pool_name(p) for p in pools]
+        timeout = self.timeout
+        if interval is not None:
+            if not isinstance(interval, int) or interval < 1 or not isinstance(count, int) \
+                    or count < 1:
+                raise ConfigError("interval and count must be positive integers (seconds, reports)")
+            args += [str(interval), str(count + 1)]
+            timeout += interval * (count + 1)
+        return parse_zpool_iostat(self._ok(_cmd.cmd(*args), timeout).stdout)
+
+    def attach(self, pool: str, device: str, new_device: str, *, force: bool = False) -> None:
+        """``zpool attach [-f] pool device new_device``: mirror ``device`` (a resilver starts)."""
+        self._ok(_cmd.cmd("zpool", "attach", "-f" if force else None, _cmd.pool_name(pool),
+                          _device(device), _device(new_device)))
+
+    def detach(self, pool: str, device: str) -> None:
+        """``zpool detach pool device``: take one side out of a mirror."""
+        self._ok(_cmd.cmd("zpool", "detach", _cmd.pool_name(pool), _device(device)))
+
+    def replace(self, pool: str, device: str, new_device: str | None = None, *,
+                force: bool = False) -> None:
+        """``zpool replace [-f] pool device [new_device]`` (without ``new_device``: the
+        same slot after a disk swap).  Follow the resilver with :meth:`wait_scrub`."""
+        self._ok(_cmd.cmd("zpool", "replace", "-f" if force else None, _cmd.pool_name(pool),
+                          _device(device), _device(new_device) if new_device else None))
+
+    def hold(self, snapshot: str, tag: str) -> None:
+        """``zfs hold tag snapshot``: the snapshot cannot be destroyed until released."""
+        self._ok(_cmd.cmd("zfs", "hold", _hold_tag(tag), _cmd.dataset_name(snapshot, snapshot=True)))
+
+    def release(self, snapshot: str, tag: str) -> None:
+        """``zfs release tag snapshot``."""
+        self._ok(_cmd.cmd("zfs", "release", _hold_tag(tag),
+                          _cmd.dataset_name(snapshot, snapshot=True)))
+
+    def history(self, pool: str) -> str:
+        """``zpool history pool`` as printed: every command that changed the pool."""
+        return self._ok(_cmd.cmd("zpool", "history", _cmd.pool_name(pool))).stdout
+
+    def sources(self, name: str, props: Sequence[str] = ("all",)) -> list[ZfsProperty]:
+        """``zfs get`` rows with their SOURCE: ``local``, ``default``, ``inherited from
+        <parent>``, ``received`` or ``-`` (read-only values)."""
+        return self._get(name, props)
+
+    def arc_stats(self) -> ArcStats:
+        """The ARC's statistics (``kstat -p zfs:0:arcstats``; illumos/SmartOS): size, target,
+        hits and misses since boot; ``.hit_ratio``."""
+        return parse_arcstats(self._ok("kstat -p zfs:0:arcstats").stdout)
+
+
+def _hold_tag(tag: str) -> str:
+    _cmd.no_control(tag, "hold tag")
+    if len(tag) > 255 or tag.startswith("-"):
+        raise ConfigError(f"invalid hold tag {tag!r}")
+    return tag
 
 
 # ==================================================================== argument helpers

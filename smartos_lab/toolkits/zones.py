@@ -14,7 +14,10 @@ from typing import Any
 
 from ..errors import ConfigError, ParseError
 from ..machine.result import CommandResult
+from ..parsers.mdata import mdata_value, parse_mdata_list
 from ..parsers.vmadm import VmadmListEntry, VmadmVm, parse_vmadm_get, parse_vmadm_json, parse_vmadm_list
+from ..parsers.vmadm_messages import VmadmReport, parse_vmadm_report
+from ..parsers.zone_stats import PrstatSample, ZoneMemStat, parse_prstat_zones, parse_zonememstat
 from ..parsers.zones import Zone, parse_zoneadm_list
 from . import _cmd
 from .base import Toolkit
@@ -150,6 +153,71 @@ class Zones(Toolkit):
             raise ConfigError(f"payload is not JSON-serialisable: {exc}") from None
         return self._guest_file(text, prefix="smartos-lab-payload", suffix=".json")
 
+    # ---------------------------------------------------------------- JSON updates, snapshots
+    def update_json(self, uuid: str, payload: dict, *, timeout: float = 300.0) -> VmadmReport:
+        """``vmadm update <uuid> -f payload.json``: the JSON form, for what ``key=value``
+        cannot say (``add_nics``, ``set_customer_metadata``, ``update_disks`` ...)."""
+        if not isinstance(payload, dict) or not payload:
+            raise ConfigError("a vmadm update payload is a non-empty dict")
+        with self._payload_file(payload) as path:
+            result = self._ok(_cmd.cmd("vmadm", "update", _cmd.uuid(uuid), "-f", path), timeout)
+        return parse_vmadm_report(result.stdout + "\n" + result.stderr, "updated")
+
+    def create_snapshot(self, uuid: str, name: str, *, timeout: float = 300.0) -> VmadmReport:
+        """``vmadm create-snapshot <uuid> <name>`` (OS and bhyve VMs without delegated
+        datasets; the ZFS snapshot is ``<dataset>@vmsnap-<name>``)."""
+        return self._snapshot("create-snapshot", "snapshot created", uuid, name, timeout)
+
+    def rollback_snapshot(self, uuid: str, name: str, *, timeout: float = 600.0) -> VmadmReport:
+        """``vmadm rollback-snapshot <uuid> <name>``: stops the VM, rolls back, starts it
+        again; newer snapshots are destroyed (vmadm(8))."""
+        return self._snapshot("rollback-snapshot", "snapshot rolled back", uuid, name, timeout)
+
+    def delete_snapshot(self, uuid: str, name: str, *, timeout: float = 300.0) -> VmadmReport:
+        return self._snapshot("delete-snapshot", "snapshot deleted", uuid, name, timeout)
+
+    def snapshots(self, uuid: str) -> list[str]:
+        """The names of the VM's vmadm snapshots (``vmadm get`` ``.snapshots[].name``)."""
+        return [str(s.get("name")) for s in self.get(uuid).raw.get("snapshots") or []]
+
+    def _snapshot(self, verb: str, action: str, uuid: str, name: str,
+                  timeout: float) -> VmadmReport:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.:%-]{1,64}", name):
+            raise ConfigError(f"invalid snapshot name {name!r}: 1-64 letters, digits and "
+                              "-_.:% (vmadm(8))")
+        result = self._ok(_cmd.cmd("vmadm", verb, _cmd.uuid(uuid), name), timeout)
+        return parse_vmadm_report(result.stdout + "\n" + result.stderr, action)
+
+    # ---------------------------------------------------------------- metadata, usage
+    def mdata_get(self, uuid: str, key: str) -> str | None:
+        """``mdata-get <key>`` inside the zone: the value, or None when the key is not set."""
+        _mdata_key(key)
+        result = self.zlogin(uuid, _cmd.cmd("/usr/sbin/mdata-get", key))
+        return mdata_value(result.stdout, result.exit_status, key)
+
+    def mdata_list(self, uuid: str) -> list[str]:
+        """``mdata-list`` inside the zone: the customer_metadata keys it can read."""
+        return parse_mdata_list(self.zlogin(uuid, "/usr/sbin/mdata-list").check().stdout)
+
+    def memstat(self, zone: str | None = None) -> list[ZoneMemStat]:
+        """``zonememstat [-z zone]``: RSS, memory cap, times over the cap, paged out (MiB)."""
+        args = ["zonememstat"] + (["-z", _cmd.no_control(zone, "zone name")] if zone else [])
+        return parse_zonememstat(self._ok(_cmd.cmd(*args)).stdout)
+
+    def prstat(self, *, top: int = 20) -> PrstatSample:
+        """One ``prstat -Z -c -n <top>,500 1 1`` sample: the busiest processes and every zone
+        (prstat(8): the second ``-n`` number bounds the zone table, 5 by default)."""
+        if not isinstance(top, int) or top < 1:
+            raise ConfigError(f"top must be a positive integer, got {top!r}")
+        return parse_prstat_zones(self._ok(_cmd.cmd("prstat", "-Z", "-c", "-n", f"{top},500",
+                                                     "1", "1")).stdout)
+
+
+def _mdata_key(key: str) -> str:
+    _cmd.no_control(key, "metadata key")
+    if not re.fullmatch(r"[A-Za-z0-9_.:@/-]+", key):
+        raise ConfigError(f"invalid metadata key {key!r}")
+    return key
 
 def _fields(fields: tuple[str, ...] | list[str]) -> str:
     for f in fields:

@@ -1,4 +1,6 @@
-"""Execute notebooks 01-06 against a real SmartOS (only when SMARTOS_LAB_IMAGE names one).
+"""Execute notebooks 01-06 (01a, 02a, ... included) against a real SmartOS.
+
+Only when SMARTOS_LAB_IMAGE names one.
 
 Each notebook runs top to bottom in a fresh python3 kernel with nbclient; a
 cell that raises fails the test.  The labs get their own names
@@ -10,9 +12,9 @@ boot with setup under TCG).  Executed copies are written to
 ``SMARTOS_LAB_NB_OUTPUT`` (default: ``$SMARTOS_LAB_ARTIFACTS/notebooks`` if set, else the
 test's tmp dir) for reading afterwards, serial logs to ``$SMARTOS_LAB_ARTIFACTS/serial-logs``.
 
-Prerequisites beyond the image: 03 needs a zone image (Internet access from the
-lab, or SMARTOS_LAB_ZONE_IMAGES); 05 creates a bhyve guest only on a host with
-nested KVM (otherwise it explains why not, which is what it checks then).
+Prerequisites beyond the image: 03, 03a, 03b and 04a need a zone image and 05a an
+LX image (Internet access from the lab, or SMARTOS_LAB_ZONE_IMAGES); 05 creates a
+bhyve guest only on a host with nested KVM (otherwise it explains why not, which is what it checks then).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from tests.smartos.artifacts import artifacts_dir, keep_serial_log
 pytestmark = [pytest.mark.smartos, pytest.mark.slow, pytest.mark.timeout(12 * 3600)]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("0[1-6]-*.ipynb"))
+NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("0[1-6]*-*.ipynb"))     # 01, 01a, ... 06
 LAB = "nbtest"
 KERNEL_LAB = "nbtest-kernel"
 

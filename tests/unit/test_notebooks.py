@@ -28,9 +28,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
-EXPECTED = ["00-start-here.ipynb", "01-boot-smartos.ipynb", "02-zfs.ipynb",
-            "03-zones-and-images.ipynb", "04-dtrace.ipynb", "05-kvm-and-bhyve.ipynb",
-            "06-your-own-kernel.ipynb", "07-magics-tour.ipynb"]
+EXPECTED = ["00-start-here.ipynb", "01-boot-smartos.ipynb", "01a-smartos-fundamentals.ipynb",
+            "02-zfs.ipynb", "02a-zfs-part2.ipynb", "03-zones-and-images.ipynb",
+            "03a-zone-lifecycle.ipynb", "03b-resource-controls.ipynb", "03c-writing-d.ipynb",
+            "04-dtrace.ipynb", "04a-tracing-zones.ipynb", "05-kvm-and-bhyve.ipynb",
+            "05a-lx-zones.ipynb", "06-your-own-kernel.ipynb", "07-magics-tour.ipynb"]
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 ANY_LAB = ["07-magics-tour.ipynb"]          # runs on any lab (the test guest in the tests)
 NEED_SMARTOS = [p for p in NOTEBOOKS if not p.name.startswith("00-") and p.name not in ANY_LAB]

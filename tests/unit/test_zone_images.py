@@ -360,3 +360,29 @@ def test_install_validates_uuid_and_pool_before_running_anything(tmp_path):
     with pytest.raises(ConfigError):
         _lab(tmp_path, shell).install_zone_image(UUID, pool="1bad")
     assert shell.commands == []
+
+
+# --- LX images (lx-dataset) ---------------------------------------------------------
+LX_MANIFEST = "imgapi/lx_dataset_centos6_omnios_wiki.txt"
+LX_UUID = "0be607d2-8b61-11e6-bf98-03750d422a79"
+
+
+def test_a_real_lx_dataset_manifest_is_a_zone_image_with_a_zfs_stream_file():
+    m = parse_manifest(fixture(LX_MANIFEST))
+    assert (m.uuid, m.name, m.os, m.type, m.compression) == (LX_UUID, "centos-6", "linux",
+                                                             "lx-dataset", "gzip")
+    assert m.file_name == f"{LX_UUID}.zfs.gz"        # an lx-dataset is a ZFS send stream too
+
+
+def test_the_cache_adds_lists_and_verifies_an_lx_dataset_image(tmp_path):
+    data = json.loads(fixture(LX_MANIFEST))
+    data["files"][0].update(sha1=hashlib.sha1(DATA).hexdigest(), size=len(DATA))
+    manifest = tmp_path / "lx.json"
+    manifest.write_text(json.dumps(data))
+    image = tmp_path / "centos-6.zfs.gz"
+    image.write_bytes(DATA)
+    cache = ZoneImageCache(tmp_path / "cache")
+    got = cache.add(manifest, image)
+    assert (got.type, got.os, got.verified) == ("lx-dataset", "linux", True)
+    assert got.file_path.name == f"{LX_UUID}.zfs.gz"
+    assert cache.list() == [got] and cache.verify(LX_UUID).verified
