@@ -50,9 +50,10 @@ class KmdbStop:
 
     def progress_message(self, name: str) -> str:
         """The last progress event of a boot that stopped here."""
-        after = " after a panic" if self.cause == "panic" else ""
-        return (f"lab {name} stopped in kmdb{after}: {TOOLS}; lab.resume() continues the boot "
-                "and logs in")
+        if self.cause == "panic":
+            return (f"lab {name} stopped in kmdb after a panic: {TOOLS}; lab.resume() lets the "
+                    "kernel save its crash dump and reboot (:c), boots again and logs in")
+        return f"lab {name} stopped in kmdb: {TOOLS}; lab.resume() continues the boot and logs in"
 
 
 def boot_stop(console, error: BaseException) -> KmdbStop | None:
