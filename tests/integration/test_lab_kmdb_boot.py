@@ -103,12 +103,17 @@ def test_status_and_ps_show_the_kmdb_state(stopped):
     status = lab.status()
     assert (status["state"], status["transport"]) == ("kmdb", "none")
     assert ps_state(NAME) == "kmdb"                 # from the serial log, as another process sees it
-    out = subprocess.run([sys.executable, "-m", "smartos_lab.cli", "ps", "--json"],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert out.returncode == 0, out.stderr
+    listed = smartos_lab_cli("ps", "--json")
     assert {"name": NAME, "state": "kmdb"}.items() <= next(
-        s for s in json.loads(out.stdout) if s["name"] == NAME).items()
+        s for s in json.loads(listed) if s["name"] == NAME).items()
+    assert f"note: lab {NAME!r} is stopped in kmdb" in smartos_lab_cli("ps")
+
+
+def smartos_lab_cli(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "smartos_lab.cli", *args], capture_output=True,
+                         text=True, timeout=60, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def test_another_process_attaches_to_the_stopped_lab_and_continues_the_debugger(stopped, labs_root):
