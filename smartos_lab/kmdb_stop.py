@@ -20,6 +20,7 @@ rest of the boot and the login.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,9 +67,10 @@ def boot_stop(console, error: BaseException) -> KmdbStop | None:
     if not patterns:
         return None
     if not ends_at_prompt(console.tail(400), patterns):
-        try:
-            console.expect(list(patterns), timeout=PROMPT_AFTER_PANIC,
-                           idle_timeout=PROMPT_AFTER_PANIC_IDLE, check_crash=False)
+        try:                                        # (^ at any line start, as the console scans)
+            console.expect([re.compile(p, re.MULTILINE) for p in patterns],
+                           timeout=PROMPT_AFTER_PANIC, idle_timeout=PROMPT_AFTER_PANIC_IDLE,
+                           check_crash=False)
         except (ConsoleTimeout, GuestError):        # quiet, rebooted, QEMU gone: no debugger
             return None
     return KmdbStop("panic", error.reason)

@@ -115,6 +115,29 @@ def test_a_panic_without_kmdb_is_not_a_stop_and_costs_only_a_short_wait(replay, 
     assert not log_at_prompt(r.log, SMARTOS_PROFILE.debugger_patterns)
 
 
+def test_a_prompt_that_comes_well_after_the_panic_is_waited_for():
+    import os
+    import threading
+
+    master, slave = os.openpty()
+    console = Console.from_fd(master, name="slow", profile=SMARTOS_PROFILE)
+    # lines from tests/transcripts/kmdb_session.transcript (its sources are named there)
+    later = threading.Timer(3.0, os.write, (slave, b"\r\nWelcome to kmdb\r\n[0]> "))
+    try:
+        os.write(slave, b"\r\npanic[cpu0]/thread=ffffffff83246ec0: forced crash dump initiated "
+                        b"at user request\r\n\r\nfffffe80006bbd60 genunix:kadmin+4c1 ()\r\n")
+        later.start()
+        with pytest.raises(GuestPanic) as err:          # raised once the panic text settled
+            console.expect("login: ", timeout=20)
+        assert "[0]> " not in console.tail(200)         # the prompt is not there yet
+        stop = boot_stop(console, err.value)
+        assert stop is not None and stop.cause == "panic"
+    finally:
+        later.cancel()
+        console.close()
+        os.close(slave)
+
+
 def test_an_attach_that_read_the_prompt_in_the_serial_log_holds_until_the_console_prints():
     import os
 
