@@ -474,13 +474,15 @@ class Lab:
             except GuestError as err:
                 stop = boot_stop(machine.console, err)
                 if stop is None:
-                    machine.shutdown(timeout=5)
+                    if machine in launched:     # a resumed lab keeps running (lab.down())
+                        machine.shutdown(timeout=5)
                     raise
                 lab_dir.save(config)
                 steps.step("kmdb", stop.text)
                 return machine, stop
             except BaseException:
-                machine.shutdown(timeout=5)
+                if machine in launched:
+                    machine.shutdown(timeout=5)
                 raise
             lab_dir.save(config)
             if outcome is BootResult.READY:
@@ -500,7 +502,8 @@ class Lab:
         lab stopped there; the last progress event says so).  A logged-in lab at kmdb's
         prompt: ``:c`` (after a panic, the kernel saves its crash dump and reboots;
         ``Lab.up(name)`` boots it again).  ``progress`` as for :meth:`up` (default:
-        as the lab was opened).
+        as the lab was opened).  If the rest of the boot fails, the error says why and
+        the lab keeps running (:meth:`down` stops it).
         """
         with _steps(f"resume {self.name}", self._progress if progress is None else progress) as steps:
             if self.kmdb.active():
