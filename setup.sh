@@ -9,7 +9,7 @@ set -euo pipefail
 SYSTEM_PACKAGES=(qemu-system-x86 qemu-utils mtools gdisk dosfstools openssh-client ca-certificates)
 # gdb: the kernel debugger tests; chromium: the browser tests; passt: guest networking tests;
 # the static checker of this script (tests/unit/test_setup_script.py)
-TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage binutils openssl gdb chromium
+TEST_PACKAGES=(busybox-static dropbear-bin cpio kmod zstd xz-utils genisoimage binutils openssl e2fsprogs gdb chromium
                passt shellcheck)
 
 need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .cli_workshops import WORKSHOP_COMMANDS, add_doctor_seats, doctor_seats
 from .errors import LabError, LabNotFound
 
 
@@ -29,12 +30,17 @@ def add_ps(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-a", "--all", action="store_true",
                    help="also list stopped labs (their disks are kept for the next 'up')")
+    p.add_argument("--all-users", action="store_true",
+                   help="(root) every user's labs, running and stopped: the instructor's view")
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
     from .lab import lab_names
     from .machine.registry import running_labs
 
+    if args.all_users:
+        from .admin import print_all_users
+        return print_all_users(as_json=args.json)
     labs = running_labs()
     stopped = sorted(set(lab_names()) - {s.name for s in labs}) if args.all else []
     if args.json:
@@ -44,11 +50,13 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if not labs and not stopped:
         print("no labs running" + ("" if args.all else " ('smartos-lab ps --all' lists stopped ones)"))
         return 0
-    rows = [("NAME", "STATE", "PID", "ACCEL", "PORTS", "STARTED")]
+    from .clones import origin_label
+    rows = [("NAME", "STATE", "PID", "ACCEL", "PORTS", "STARTED", "ORIGIN")]
     for s in labs:
         ports = " ".join(f"{k}={v}" for k, v in s.ports.items()) or "-"
-        rows.append((s.name, s.state, str(s.pid or "-"), s.accel or "-", ports, s.started or "-"))
-    rows += [(name, "stopped", "-", "-", "-", "-") for name in stopped]
+        rows.append((s.name, s.state, str(s.pid or "-"), s.accel or "-", ports, s.started or "-",
+                     origin_label(s.name)))
+    rows += [(name, "stopped", "-", "-", "-", "-", origin_label(name)) for name in stopped]
     print(_table(rows))
     for s in labs:
         if s.state == "dead":
@@ -105,11 +113,14 @@ def cmd_down(args: argparse.Namespace) -> int:
 # --- doctor -------------------------------------------------------------------------
 def add_doctor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_doctor_seats(p)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import all_required_ok, format_report, run_checks, to_json
 
+    if args.seats is not None:
+        return doctor_seats(args)
     checks = run_checks()
     print(to_json(checks) if args.json else format_report(checks))
     return 0 if all_required_ok(checks) else 1
@@ -133,11 +144,19 @@ def add_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hostname", default="")
     p.add_argument("--gdb", action="store_true",
                    help="start QEMU with its gdb stub (a private unix socket; see 'smartos-lab gdb')")
+    p.add_argument("--force", action="store_true",
+                   help="first make this lab's clones standalone (it is read-only while they "
+                        "depend on it)")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .lab import Lab
+    from .clones import release_source
+    from .lab import Lab, LabDir
     from .steps import StepEvent, StepKind, print_events
+
+    if args.force and LabDir(args.name).exists():
+        for name in release_source(LabDir(args.name).path):
+            print(f"made clone {name} standalone")
 
     printed = print_events()
 
@@ -203,9 +222,15 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     ssh = shutil.which("ssh")
     if ssh is None:
         raise LabError("no ssh client; apt-get install openssh-client")
-    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
-            *args.remote_command]
+    from .machine.ssh import known_hosts_file
+    known = known_hosts_file(key)
+    if not known.is_file():
+        raise LabError(f"lab {args.name!r} has no pinned host key yet ({known}); it is pinned "
+                       "when the lab first connects over SSH")
+    # the host key the lab pinned, and no other (a changed key is refused by ssh)
+    argv = [ssh, "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "root@127.0.0.1", *args.remote_command]
     os.execv(ssh, argv)
     return 1  # not reached
 
@@ -384,9 +409,12 @@ def cmd_log(args: argparse.Namespace) -> int:
 def add_destroy(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="lab name")
     p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--force", action="store_true",
+                   help="first make the lab's clones standalone copies (qemu-img rebase)")
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
+    from .clones import guard_source, release_source
     from .lab import LabDir, LabState, lookup
     from .machine.registry import stop
 
@@ -394,6 +422,10 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     if found.state is LabState.STARTING:
         raise found.error()
     lab_dir = found.lab_dir or LabDir(args.name)
+    if args.force:
+        for name in release_source(lab_dir.path):
+            print(f"made clone {name} standalone")
+    guard_source(lab_dir.path, "destroy")
     if not args.yes:
         if not sys.stdin.isatty():
             raise LabError(f"destroy asks for confirmation on a terminal; without one, run "
@@ -493,6 +525,7 @@ COMMANDS: list[Command] = [
     Command("crash", "list a lab's crash dumps and analyze one with mdb", add_crash, cmd_crash),
     Command("compare", "run one command on two labs, results side by side", add_compare,
             cmd_compare),
+    *(Command(*c) for c in WORKSHOP_COMMANDS),
 ]
 
 

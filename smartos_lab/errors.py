@@ -118,6 +118,16 @@ class CommandTimeout(GuestError):
     """A shell command did not finish within its timeout (it was interrupted)."""
 
 
+class ShellExited(GuestError):
+    """The command ended the guest shell it ran in (``exit``, ``exec``, a killed shell).
+
+    The shell was logged in again and resynchronised when that was possible
+    (the message says what was done); ``.command`` is the command.
+    """
+
+    command: str = ""
+
+
 class CommandFailed(GuestError):
     """A command checked with ``check()`` exited non-zero."""
 

@@ -110,7 +110,11 @@ class NotLoggedIn:
                              "lab.resume() continues it (:c if kmdb still waits), finishes the "
                              "boot and logs in")
 
-    def run(self, command: str, timeout: float = 60.0, *, via: str | None = None):
+    def ssh_usable(self) -> bool:
+        return False
+
+    def run(self, command: str, timeout: float = 60.0, *, via: str | None = None,
+            on_output=None):
         raise self._error()
 
     def check(self, command: str, timeout: float = 60.0, *, via: str | None = None):

@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import paths
+from . import clones, paths
 from .atomic import write_atomic
 from .debug import (
     Comparison,
@@ -55,7 +55,7 @@ from .machine.guest import BootResult, GuestShell
 from .machine.qemu import ConsoleFactory, QemuMachine
 from .machine.qmp import QMP
 from .machine.registry import MachineState, find_machine, orphan_message
-from .machine.result import CommandResult
+from .machine.result import CommandResult, OnOutput
 from .machine.rundir import RunDir, validate_name
 from .machine.spec import MachineSpec
 from .steps import Steps, Subscriber, default_display
@@ -95,6 +95,7 @@ class LabConfig:
     gdb: bool = False               # start QEMU with its gdb stub (Lab.up(gdb=True))
     # the strategy's own state (SmartOS: smartos.bringup.SmartOSState), a dict once loaded
     strategy_state: Any = field(default_factory=dict)
+    origin: dict[str, Any] = field(default_factory=dict)   # clones: see smartos_lab.clones.Origin
 
 
 class LabDir:
@@ -382,6 +383,8 @@ class Lab:
                 raise found.error()
             set_gdb(config, gdb)
             strat = strategy or _default_strategy(config.strategy, identified)
+            clones.guard_source(lab_dir.path, "up")
+            strat = clones.starting_strategy(config, strat)
             machine, stop = cls._start(lab_dir, config, strat, steps)
             shell = cls._login(lab_dir, config, strat, machine, stop, steps)
             return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
@@ -535,8 +538,14 @@ class Lab:
         self._close_transports()
         self.machine.detach()
 
-    def destroy(self) -> None:
-        """Stop the lab if it runs and delete its directory (disks included)."""
+    def destroy(self, *, force: bool = False) -> None:
+        """Stop the lab if it runs and delete its directory (disks included).
+
+        Refused while clones depend on it, unless ``force`` makes them standalone first.
+        """
+        if force:
+            clones.release_source(self.lab_dir.path)
+        clones.guard_source(self.lab_dir.path, "destroy")
         if self.machine.alive():
             self.down()
         self.lab_dir.remove()
@@ -546,12 +555,22 @@ class Lab:
             del _OPEN[self.name]
         self.shell.close()
 
+    def clone(self, new_name: str, *, from_checkpoint: str | None = None) -> clones.CloneInfo:
+        """Make lab ``new_name``: qcow2 overlays on this lab's disks, its own name, run dir and
+        ports, this lab's secrets.  A running lab is cloned from a checkpoint (RAM included:
+        the clone's first start continues from it, no boot); start it with ``Lab.up(new_name)``.
+        """
+        return clones.clone(self.lab_dir.path, new_name, checkpoint=from_checkpoint,
+                            labs_root=self.lab_dir.path.parent)
+
     # -- commands -------------------------------------------------------------------
-    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
-        """Run ``command`` in the lab (SSH when available, else the serial console)."""
+    def sh(self, command: str, timeout: float = 60.0, *, via: str | None = None,
+           on_output: OnOutput | None = None) -> CommandResult:
+        """Run ``command`` in the lab (SSH when available, else the serial console);
+        ``on_output(text, stream)`` streams its output (see :data:`machine.result.OnOutput`)."""
         refuse_if_stopped_in_gdb(self)
         refuse_if_in_kmdb(self)
-        return self.shell.run(command, timeout=timeout, via=via)
+        return self.shell.run(command, timeout=timeout, via=via, on_output=on_output)
 
     def check(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
         """Like :meth:`sh` but raise :class:`~smartos_lab.errors.CommandFailed` on failure."""
@@ -603,7 +622,7 @@ class Lab:
             if not image.verified:
                 steps.step("verify", f"checking the sha1 of {image.file_path}")
                 image = cache.verify(uuid)
-            if self.shell.transport != "ssh" and image.size > CONSOLE_COPY_LIMIT:
+            if not self.shell.ssh_usable() and image.size > CONSOLE_COPY_LIMIT:
                 raise TransportError(
                     f"zone image {uuid} is {image.size / 2**20:.1f} MiB: too big for the serial "
                     f"console (limit {CONSOLE_COPY_LIMIT // 1024} KiB), and SSH to lab {self.name} "
@@ -752,7 +771,7 @@ class _Checked:
 
     @property
     def transport(self) -> str:
-        return getattr(self.lab.shell, "transport", "console")
+        return self.lab.shell.transport
 
     def run(self, command: str, timeout: float = 60.0) -> CommandResult:
         return self.lab.sh(command, timeout=timeout)

@@ -66,6 +66,14 @@ class ImageCache:
     # --- queries --------------------------------------------------------------
     def list(self) -> list[CachedImage]:
         """Every cached image, newest release first."""
+        try:
+            readable = not self.root.exists() or os.access(self.root, os.R_OK | os.X_OK)
+        except PermissionError:         # a folder above it is closed to us
+            readable = False
+        if not readable:
+            raise ImageError(f"cannot read the image cache {self.root} (permission denied); a "
+                             "shared cache (SMARTOS_LAB_CACHE) must be readable by every user: "
+                             f"chmod -R g+rX {self.root} and add them to its group")
         found = []
         for sidecar in self.root.glob("*/*.json"):
             image = _load_sidecar(sidecar)

@@ -104,6 +104,9 @@ SCAN_OVERLAP = 160          # characters of old text re-scanned with each new ch
 CRASH_TEXT_LIMIT = 16384
 EXIT_PROBE_GRACE = 2.0      # after EOF, how long QEMU may take to be seen as exited
 SEND_TIMEOUT = 30.0         # how long ``send`` waits for the guest side to take input
+COALESCE_BELOW = 4096       # a read this small while output streams ...
+COALESCE_STREAMING = 0.005  # (i.e. within this long of the previous read) ...
+COALESCE_DELAY = 0.001      # ... lets output gather this long before the next read
 
 
 @functools.lru_cache(maxsize=16)
@@ -126,13 +129,17 @@ class _ConsoleSpawn(SpawnBase):
         self.closed = False
         self.delayafterread = None
         self.window: int | None = None      # searchwindowsize of the running expect
+        self.on_text: Callable[[str], None] | None = None      # sees each piece read
 
     def read_nonblocking(self, size=1, timeout=None):
         # pexpect searches only the last ``searchwindowsize`` characters of a
         # chunk: keep chunks to half a window so that no match is skipped.
         if self.window:
             size = min(size, max(1, self.window // 2))
-        return self.console._take(size, timeout)
+        text = self.console._take(size, timeout)
+        if text and self.on_text is not None:
+            self.on_text(text)
+        return text
 
 
 class Console:
@@ -278,6 +285,7 @@ class Console:
 
     # --- drain thread -----------------------------------------------------------
     def _drain(self) -> None:
+        last_read = 0.0
         try:
             while not self._closing:
                 try:
@@ -297,6 +305,14 @@ class Console:
                 if not data:
                     break
                 self._on_bytes(data)
+                # An emulated UART reaches the socket one byte per write: while output
+                # streams, let it gather for a moment instead of waking up for every byte
+                # (the wake-ups would take the CPU the emulation needs).  The first read
+                # after a pause is never delayed.
+                now = time.monotonic()
+                if len(data) < COALESCE_BELOW and now - last_read < COALESCE_STREAMING:
+                    time.sleep(COALESCE_DELAY)
+                last_read = now
         except Exception:                           # never die silently
             log.exception("%s: drain thread failed", self.name)
         finally:
@@ -527,7 +543,8 @@ class Console:
 
     # --- expect ------------------------------------------------------------------------
     def expect(self, patterns: Patterns, timeout: float = 30.0, *, idle_timeout: float | None = None,
-               searchwindowsize: int | None = None, check_crash: bool = True) -> ConsoleMatch:
+               searchwindowsize: int | None = None, check_crash: bool = True,
+               on_text: Callable[[str], None] | None = None) -> ConsoleMatch:
         """Wait for one of ``patterns`` (regex strings or compiled regexes).
 
         ``timeout`` caps the whole wait; ``idle_timeout`` ends it early when no
@@ -535,11 +552,13 @@ class Console:
         :class:`ConsoleTimeout`.  Crashes and end of stream raise their errors;
         ``check_crash=False`` ignores a recorded crash during this wait (to
         see whether the guest still answers after crash-like text).
+        ``on_text(text)`` is called with each new piece of text this wait
+        reads, as it arrives (not with :meth:`unmatched` text read before).
         """
         pats = list(patterns) if isinstance(patterns, (list, tuple)) else [patterns]
         return self._expect(lambda: self._spawn.expect(pats, timeout=timeout,
                                                        searchwindowsize=searchwindowsize),
-                            pats, timeout, idle_timeout, searchwindowsize, check_crash)
+                            pats, timeout, idle_timeout, searchwindowsize, check_crash, on_text)
 
     def expect_exact(self, strings: str | Sequence[str], timeout: float = 30.0, *,
                      idle_timeout: float | None = None,
@@ -551,7 +570,8 @@ class Console:
                             pats, timeout, idle_timeout, searchwindowsize)
 
     def _expect(self, run, pats, timeout: float, idle_timeout: float | None,
-                window: int | None, check_crash: bool = True) -> ConsoleMatch:
+                window: int | None, check_crash: bool = True,
+                on_text: Callable[[str], None] | None = None) -> ConsoleMatch:
         if timeout is None:
             raise ValueError("every console wait needs a timeout")
         with self._expect_lock:
@@ -559,6 +579,7 @@ class Console:
             self._idle_timeout = idle_timeout
             self._idle_expired = False
             self._spawn.window = window
+            self._spawn.on_text = on_text
             self._check_crash = check_crash
             try:
                 index = run()
@@ -567,6 +588,7 @@ class Console:
             finally:
                 self._idle_timeout = None
                 self._spawn.window = None
+                self._spawn.on_text = None
                 self._check_crash = True
             s = self._spawn
             return ConsoleMatch(index, s.match, s.before, s.after)
@@ -580,6 +602,11 @@ class Console:
             msg = f"{self.name}: timed out after {waited:.1f} s waiting for {what}"
         return ConsoleTimeout(msg, tail=self.tail(), log_path=self.log_path)
 
+    def unmatched(self) -> str:
+        """Text read after the last match, which the next ``expect`` searches first."""
+        with self._expect_lock:
+            return self._spawn._before.getvalue()
+
     def skip_pending(self) -> None:
         """Forget text no ``expect`` has read yet: later expects see only new output."""
         with self._expect_lock, self._cond:
@@ -587,6 +614,17 @@ class Console:
             self._queued = 0
             self._spawn.buffer = ""
             self._spawn._before = self._spawn.buffer_type()
+
+    def wait_output(self, mark: int, timeout: float) -> bool:
+        """Wait until there is text after ``mark`` (True) or ``timeout`` passed (False)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._text_base + self._text_len <= mark:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof or self._closing:
+                    return False
+                self._cond.wait(left)
+            return True
 
     def wait_quiet(self, seconds: float, timeout: float) -> bool:
         """Wait until no output arrived for ``seconds`` (True) or ``timeout`` passed (False)."""

@@ -50,6 +50,12 @@ class ConsoleProtocol(Protocol):
 
     def text_since(self, mark: int) -> str: ...
 
+    def wait_output(self, mark: int, timeout: float) -> bool:
+        """Wait until there is text after ``mark`` (True) or ``timeout`` passed (False)."""
+
+    def unmatched(self) -> str:
+        """Text read after the last match, which the next ``expect`` searches first."""
+
     @property
     def before(self) -> str: ...
 

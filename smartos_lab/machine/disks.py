@@ -159,7 +159,37 @@ def create_blank(path: str | Path, size: int | str, *, fmt: str = "qcow2",
     return path
 
 
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+def _run(cmd: list[str], what: str, timeout: float = 120) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise ImageError(f"cannot {what}: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
+def convert_snapshot(source: str | Path, snapshot: str, dest: str | Path) -> Path:
+    """Write the disk state of internal snapshot ``snapshot`` of ``source`` to a new qcow2 ``dest``.
+
+    When ``source`` has a backing file, ``dest`` keeps it as its backing file and
+    holds only the snapshot's own clusters.  ``source`` is only read (``-U``:
+    a snapshot's clusters never change, so this is safe while a QEMU runs on it).
+    """
+    info = image_info(source)
+    cmd = [qemu_img(), "convert", "-U", "-q", "-l", f"snapshot.name={snapshot}", "-O", "qcow2"]
+    if info.backing_file is not None:
+        cmd += ["-B", str(info.backing_file), "-F", info.backing_format or "raw"]
+    cmd += [str(source), str(dest)]
+    _run(cmd, f"copy checkpoint {snapshot!r} of {source} to {dest}", timeout=3600)
+    return Path(dest)
+
+
+def flatten(overlay: str | Path) -> None:
+    """Copy everything ``overlay`` reads from its backing chain into it (``qemu-img rebase -b ''``),
+    so it no longer needs a backing file."""
+    _run([qemu_img(), "rebase", "-q", "-b", "", str(overlay)], f"make {overlay} standalone",
+         timeout=3600)
+
+
+def in_use(path: str | Path) -> bool:
+    """True when a running QEMU holds ``path`` open for writing (qemu-img's image lock says so)."""
+    proc = subprocess.run([qemu_img(), "info", "--output=json", str(path)], capture_output=True,
+                          text=True, timeout=60)
+    return proc.returncode != 0 and "lock" in proc.stderr

@@ -2,7 +2,10 @@
 
 Commands go over SSH when it is connected (fast, separate stderr, binary
 safe) and over the console otherwise (always there, even without a
-network).  ``via="console"`` / ``via="ssh"`` force a transport.
+network).  ``via="console"`` / ``via="ssh"`` force a transport.  A lost SSH
+connection is reconnected before the next command; while that fails,
+commands fall back to the console (said once, as a warning) and the
+reconnect is retried with a growing pause.
 
 Two "consoles" meet here: :attr:`GuestShell.console_shell` is the
 :class:`ConsoleShell` (framed commands at a shell prompt), and
@@ -12,6 +15,7 @@ Two "consoles" meet here: :attr:`GuestShell.console_shell` is the
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import shlex
 import time
@@ -19,11 +23,13 @@ from pathlib import Path
 from typing import Literal
 
 from ..atomic import write_atomic
-from ..errors import ConfigError, TransportError
+from ..errors import CommandFailed, ConfigError, TransportError
 from .consoleprotocol import ConsoleProtocol
-from .result import CommandResult
+from .result import CommandResult, OnOutput
 from .shell import ConsoleShell
-from .ssh import SSHShell, generate_keypair, public_key_line
+from .ssh import SSHShell, check_local_file, generate_keypair, public_key_line
+
+log = logging.getLogger(__name__)
 
 Via = Literal["console", "ssh"]
 
@@ -32,6 +38,9 @@ CONSOLE_COPY_LIMIT = 256 << 10
 _PRINTF_BYTES = 768             # bytes per typed printf line (at most ~3 KB escaped: under the tty limit)
 # bytes typed as themselves; no "-" (a leading one would be taken for an option)
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.,:/=+@")
+RECONNECT_TIMEOUT = 5.0         # one reconnect try before a command falls back to the console
+RETRY_PAUSE_FIRST = 5.0         # pause before trying a lost SSH again; doubles up to the max
+RETRY_PAUSE_MAX = 60.0
 
 
 class BootResult(enum.Enum):
@@ -49,6 +58,9 @@ class GuestShell:
         self.console_shell = console_shell
         self.ssh = ssh
         self._reconnect_ssh = False         # before_restore closed SSH; after_restore reopens it
+        self._retry_at = 0.0                # when a lost SSH connection is tried again
+        self._retry_pause = RETRY_PAUSE_FIRST
+        self._fell_back = False             # the fall-back to the console was announced
 
     @property
     def serial_console(self) -> ConsoleProtocol:
@@ -60,20 +72,55 @@ class GuestShell:
         """``"ssh"`` when SSH is connected, else ``"console"``."""
         return "ssh" if self.ssh is not None and self.ssh.connected else "console"
 
+    def ssh_usable(self) -> bool:
+        """SSH is connected, or was lost and reconnects now (tried again after a pause)."""
+        ssh = self.ssh
+        if ssh is None:
+            return False
+        if ssh.connected:
+            return True
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        try:
+            ssh.connect(timeout=RECONNECT_TIMEOUT)
+        except TransportError as err:
+            self._retry_at = time.monotonic() + self._retry_pause
+            self._retry_pause = min(self._retry_pause * 2, RETRY_PAUSE_MAX)
+            if not self._fell_back:
+                self._fell_back = True
+                log.warning("SSH to the guest is lost (%s); commands run on the serial console "
+                            "until it reconnects (tried again with a growing pause)", err)
+            return False
+        if self._fell_back:
+            log.warning("SSH to the guest reconnected; commands run over SSH again")
+        self._fell_back = False
+        self._retry_pause = RETRY_PAUSE_FIRST
+        return True
+
     def _runner(self, via: Via | None):
         if via is None:
-            via = self.transport
+            via = "ssh" if self.ssh_usable() else "console"
         if via == "console":
             return self.console_shell
         if via == "ssh":
-            if self.ssh is None or not self.ssh.connected:
-                raise TransportError("SSH is not connected (call enable_ssh first)")
+            if self.ssh is None:
+                raise TransportError("SSH is not enabled (call enable_ssh first)")
+            if not self.ssh_usable():
+                raise TransportError(f"SSH to {self.ssh.host}:{self.ssh.port} is lost and did "
+                                     "not reconnect")
             return self.ssh
         raise ConfigError(f"via must be 'console', 'ssh' or None, not {via!r}")
 
-    def run(self, command: str, timeout: float = 60.0, *, via: Via | None = None) -> CommandResult:
-        """Run ``command`` over SSH when connected, else the console (or as ``via`` says)."""
-        return self._runner(via).run(command, timeout)
+    def run(self, command: str, timeout: float = 60.0, *, via: Via | None = None,
+            on_output: OnOutput | None = None) -> CommandResult:
+        """Run ``command`` over SSH when connected, else the console (or as ``via`` says).
+
+        ``on_output(text, stream)`` receives the output as the guest prints it
+        (:data:`~smartos_lab.machine.result.OnOutput`); a KeyboardInterrupt
+        stops the guest command and leaves the shell usable.
+        """
+        return self._runner(via).run(command, timeout, on_output=on_output)
 
     def check(self, command: str, timeout: float = 60.0, *, via: Via | None = None) -> CommandResult:
         """:meth:`run`, raising :class:`CommandFailed` on a non-zero exit."""
@@ -86,19 +133,27 @@ class GuestShell:
 
         The console way needs only a POSIX ``printf`` in the guest (busybox,
         bash, illumos) and is slow: small files only (``CONSOLE_COPY_LIMIT``).
+        Whatever the transport, a missing, unreadable or non-regular local
+        file raises :class:`ConfigError` and a guest that cannot write
+        ``remote`` :class:`TransportError`.
         """
+        size = check_local_file(local)
         if self._runner(via) is self.ssh:
             self.ssh.put(local, remote, mode, timeout=timeout)
             return
+        _check_console_size(size, local)
         data = Path(local).read_bytes()
-        _check_console_size(len(data), local)
         deadline = time.monotonic() + timeout
         target = shlex.quote(remote)
-        self._console_step(f": > {target}" + (f" && chmod {mode:o} {target}" if mode is not None else ""),
-                           deadline)
-        for i in range(0, len(data), _PRINTF_BYTES):
-            self._console_step(f"printf '{_printf_escape(data[i:i + _PRINTF_BYTES])}' >> {target}",
-                               deadline)
+        try:
+            self._console_step(f": > {target}" + (f" && chmod {mode:o} {target}"
+                                                  if mode is not None else ""), deadline)
+            for i in range(0, len(data), _PRINTF_BYTES):
+                self._console_step(f"printf '{_printf_escape(data[i:i + _PRINTF_BYTES])}' "
+                                   f">> {target}", deadline)
+        except CommandFailed as err:
+            raise TransportError(f"cannot write {remote} in the guest (exit "
+                                 f"{err.result.exit_status}): {err.result.stdout.strip()}") from None
 
     def get(self, remote: str, local: str | os.PathLike, *, timeout: float = 300.0,
             via: Via | None = None) -> None:
@@ -108,7 +163,11 @@ class GuestShell:
             return
         deadline = time.monotonic() + timeout
         target = shlex.quote(remote)
-        size = int(self._console_step(f"wc -c < {target}", deadline).stdout.split()[0])
+        try:
+            size = int(self._console_step(f"wc -c < {target}", deadline).stdout.split()[0])
+        except CommandFailed as err:
+            raise TransportError(f"cannot read {remote} in the guest (exit "
+                                 f"{err.result.exit_status}): {err.result.stdout.strip()}") from None
         _check_console_size(size, remote)
         dump = self._console_step(f"od -An -v -tx1 {target}", deadline).stdout
         data = bytes.fromhex("".join(dump.split()))

@@ -132,11 +132,7 @@ class QMP:
         if self._client is None:
             raise QMPError(f"QMP not connected ({self.socket_path}); call connect() first")
         client = self._client
-
-        async def _execute() -> Any:
-            return await client.execute(cmd, args)
-
-        return self._run(_execute, timeout, f"QMP {cmd}")
+        return self._run(lambda: client.execute(cmd, args), timeout, f"QMP {cmd}")
 
     def status(self) -> str:
         """QEMU's run state: ``running``, ``paused``, ``prelaunch``, ``shutdown``, ..."""
@@ -320,13 +316,11 @@ class QMP:
         if threading.current_thread() is self._thread:
             raise QMPError(f"{what}: called from QMP's own event loop thread")
         timeout = self.timeout if timeout is None else timeout
-
-        async def _with_timeout() -> Any:
-            return await asyncio.wait_for(fn(), timeout)
-
-        fut = asyncio.run_coroutine_threadsafe(_with_timeout(), loop)
+        # the caller's thread waits with the timeout and cancels on expiry: an
+        # asyncio.wait_for around the call would cost a task and a timer per call
+        fut = asyncio.run_coroutine_threadsafe(fn(), loop)
         try:
-            return fut.result(timeout + 2.0)
+            return fut.result(timeout)
         except _TIMEOUTS:
             fut.cancel()
             raise QMPTimeout(f"{what}: no answer within {timeout:g} s ({self.socket_path})") from None

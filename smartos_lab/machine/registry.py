@@ -60,6 +60,8 @@ def find_machine(name: str, root: Path | None = None) -> MachineLookup:
     """The one answer to "is a QEMU of lab ``name`` there?" (nothing is changed or removed)."""
     validate_name(name)
     root = Path(root) if root is not None else paths.run_root()
+    if root.is_dir():
+        check_private_dir(root, "run root")     # another user's labs: say so, not "no such lab"
     rd = RunDir(root / name)
     if rd.launching():              # until its QMP answers, even if its pid is known
         return MachineLookup(name, MachineState.STARTING, rd.live_pid(), rd)
@@ -128,6 +130,8 @@ def stop(name: str, timeout: float = 10.0, root: Path | None = None) -> LabStatu
     """
     validate_name(name)
     root = Path(root) if root is not None else paths.run_root()
+    if root.is_dir():
+        check_private_dir(root, "run root")     # another user's labs: say so, not "no such lab"
     rd = RunDir(root / name)
     if rd.launching():
         raise LabInUse(f"lab {name!r} is being started by another process; stop it once it runs")

@@ -209,6 +209,8 @@ class RunDir:
         """The existing run dir of ``name``; :class:`LabNotFound` if there is none."""
         validate_name(name)
         root = Path(root) if root is not None else paths.run_root()
+        if root.is_dir():
+            check_private_dir(root, "run root")     # another user's labs: say so, not "no such lab"
         rd = cls(root / name)
         if not os.path.lexists(rd.path):
             raise LabNotFound(f"no lab named {name!r} (no run dir {rd.path})")

@@ -1,7 +1,32 @@
-"""SSH command transport (paramiko): commands with separate stdout/stderr, file copy.
+"""SSH command transport (paramiko): persistent shell sessions, exec channels, file copy.
 
-Files move over plain exec channels (``cat > path`` / ``cat path``), which
-works with any sshd, also dropbear without SFTP.
+Commands run in *persistent sessions*: a session channel running ``/bin/sh``
+that reads one framed line per command on its stdin, like the console shell
+(:mod:`.shell`) but with stdout and stderr apart and byte exact::
+
+    printf '%s\\n' B; printf '%s\\n' B >&2; command eval '<command>' </dev/null; __sl_rc=$?;
+    printf '%s:%d:\\n' E "$__sl_rc"; printf '%s:%d:\\n' E "$__sl_rc" >&2
+
+``B``/``E`` are markers new for every command; the output is what comes
+between them on each stream, the status after ``E``.  A command's stdin is
+``/dev/null`` (the session's stdin carries the command lines); ``cd``,
+variables and functions persist within a session.  Up to ``max_sessions``
+sessions are kept in a pool, so several threads run commands at once (more
+callers wait for a free one; when the server refuses another channel the pool
+stays at the size it allows).  A command that ends the shell (``exit 3``)
+returns its status like an exec channel would, and the next command gets a
+new session.
+
+Stopping a command (timeout, KeyboardInterrupt): the session shell's
+descendants (found with POSIX ``ps``) get SIGINT from a separate exec channel,
+then SIGKILL; a shell that still does not end the frame (a loop in the shell
+itself) is killed and its session dropped.  dropbear neither passes SSH
+``signal`` requests on nor kills a command when its channel closes.
+
+Exec channels, one new session per command (``run(clean=True)``,
+``run_bytes(stdin=...)``, ``put``/``get``), are the fallback; files move over
+them (``cat > path`` / ``cat path``), which works with any sshd, also dropbear
+without SFTP.
 
 Host keys: a lab's guest is new to us, so the first key seen is accepted and
 pinned in a ``known_hosts`` file next to the client key (``<key>.known_hosts``,
@@ -11,10 +36,15 @@ is re-created.
 """
 from __future__ import annotations
 
+import codecs
 import io
+import itertools
+import logging
 import os
+import secrets
 import select
 import shlex
+import stat
 import tempfile
 import threading
 import time
@@ -25,11 +55,19 @@ from typing import BinaryIO
 
 import paramiko
 
-from ..errors import CommandTimeout, TransportError
-from .result import CommandResult
+from ..errors import CommandTimeout, ConfigError, GuestError, TransportError
+from .result import CommandResult, OnOutput, Stream, refuse_nul
+
+log = logging.getLogger(__name__)
 
 COPY_CHUNK = 1 << 16
 POLL = 0.5                  # longest wait between looks at the deadline and ``abort_check``
+MAX_SESSIONS = 4            # persistent sessions (concurrent commands) per connection
+RETRY_FIRST = 0.25          # first pause between connection attempts; doubles each time
+RETRY_MAX = 4.0
+KILL_TIMEOUT = 2.0          # for the exec channel that signals a command's processes
+STOP_WAIT = 1.5             # how long a signalled command gets to end its frame
+STOP_BUDGET = 6.0           # stopping a command takes at most this long
 
 
 def generate_keypair(private_path: str | os.PathLike) -> str:
@@ -51,6 +89,12 @@ def public_key_line(private_path: str | os.PathLike) -> str:
     """The OpenSSH public key line of an existing private key."""
     key = _load_key(Path(private_path))
     return f"{key.get_name()} {key.get_base64()} smartos-lab"
+
+
+def known_hosts_file(key_path: str | os.PathLike) -> Path:
+    """Where the host key of the guest that ``key_path`` logs in to is pinned."""
+    key_path = Path(key_path)
+    return key_path.with_name(key_path.name + ".known_hosts")
 
 
 def _load_key(path: Path) -> paramiko.PKey:
@@ -92,22 +136,29 @@ class BytesResult:
 
 
 class SSHShell:
-    """Run commands in the guest over SSH."""
+    """Run commands in the guest over SSH: persistent sessions, exec channels, file copies."""
 
     transport = "ssh"
 
     def __init__(self, host: str, port: int, user: str, key_path: str | os.PathLike, *,
-                 connect_timeout: float = 10.0, abort_check: Callable[[], None] | None = None):
+                 connect_timeout: float = 10.0, abort_check: Callable[[], None] | None = None,
+                 max_sessions: int = MAX_SESSIONS):
         """``abort_check`` is called every ``POLL`` s while a command runs; whatever it
-        raises (e.g. the console's :class:`GuestPanic`) ends the command, channel closed."""
+        raises (e.g. the console's :class:`GuestPanic`) ends the command, channel closed.
+        ``max_sessions``: persistent sessions kept at most (concurrent commands)."""
         self.host = host
         self.port = port
         self.user = user
         self.key_path = Path(key_path)
-        self.known_hosts = self.key_path.with_name(self.key_path.name + ".known_hosts")
+        self.known_hosts = known_hosts_file(self.key_path)
         self.connect_timeout = connect_timeout
         self.abort_check = abort_check
+        self.max_sessions = max_sessions
         self._client: paramiko.SSHClient | None = None
+        self._cond = threading.Condition()
+        self._idle: list[_Session] = []
+        self._sessions = 0                  # sessions open or being opened
+        self._limit = max_sessions          # lowered when the server refuses more channels
 
     def __repr__(self) -> str:
         return f"<SSHShell {self.user}@{self.host}:{self.port}>"
@@ -122,6 +173,7 @@ class SSHShell:
         key = _load_key(self.key_path)
         deadline = time.monotonic() + timeout
         attempts = 0
+        delay = RETRY_FIRST
         while True:
             attempts += 1
             client = paramiko.SSHClient()
@@ -140,17 +192,20 @@ class SSHShell:
                     f"delete it if the lab was re-created): {err}") from None
             except (OSError, EOFError, paramiko.SSHException) as err:
                 client.close()
-                if time.monotonic() + 0.5 >= deadline:
+                if time.monotonic() + delay >= deadline:
                     raise TransportError(f"cannot connect over SSH to {self.user}@{self.host}:"
                                          f"{self.port} within {timeout:g} s ({attempts} attempts): "
                                          f"{type(err).__name__}: {err}") from None
-                time.sleep(0.5)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)       # back off: a restarting guest needs time
                 continue
             client.get_transport().set_keepalive(15)
+            self._drop_sessions()
             self._client = client
             return self
 
     def close(self) -> None:
+        self._drop_sessions()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -161,7 +216,108 @@ class SSHShell:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # --- persistent sessions ------------------------------------------------------------------
+    def _drop_sessions(self) -> None:
+        with self._cond:
+            idle, self._idle = self._idle, []
+            self._sessions -= len(idle)
+            self._limit = self.max_sessions
+            self._cond.notify_all()
+        for session in idle:
+            session.close()
+
+    def _acquire(self, command: str, deadline: float) -> _Session:
+        """An idle session, a new one (up to the limit), or the first one freed before ``deadline``."""
+        with self._cond:
+            while True:
+                while self._idle:
+                    session = self._idle.pop()
+                    if session.usable:
+                        return session
+                    self._sessions -= 1
+                    session.close()
+                if self._sessions < self._limit:
+                    self._sessions += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _timeout(command, f"all {self._sessions} SSH sessions stayed busy")
+                self._cond.wait(min(remaining, POLL))
+        try:
+            return _Session(self, deadline)
+        except BaseException as err:
+            with self._cond:
+                self._sessions -= 1
+                if getattr(err, "refused", False) and self._sessions > 0:
+                    # the server allows no more channels: use the sessions there are
+                    self._limit = self._sessions
+                    log.info("%s: the SSH server refused another channel; using %d sessions",
+                             self, self._sessions)
+                self._cond.notify_all()
+            if getattr(err, "refused", False) and self._sessions > 0:
+                return self._acquire(command, deadline)
+            raise
+
+    def _release(self, session: _Session) -> None:
+        with self._cond:
+            if session.usable:
+                self._idle.append(session)
+            else:
+                self._sessions -= 1
+                session.close()
+            self._cond.notify()
+
     # --- commands -------------------------------------------------------------------------
+    def run(self, command: str, timeout: float = 60.0, *, on_output: OnOutput | None = None,
+            clean: bool = False) -> CommandResult:
+        """Run ``command``; stdout and stderr come back separately (decoded as UTF-8).
+
+        It runs in a persistent session (see the module docstring); ``clean=True``
+        runs it in a new session of its own instead (a fresh login shell, stdin
+        closed).  ``on_output(text, stream)`` receives output as it arrives
+        (:data:`~smartos_lab.machine.result.OnOutput`).  On timeout the command
+        is stopped and :class:`CommandTimeout` raised (``.output`` holds its stdout
+        so far); a KeyboardInterrupt stops it too and is raised again; either way
+        the next command works.
+        """
+        r = self._run_bytes(command, timeout, on_output=on_output, clean=clean)
+        return CommandResult(command=command, exit_status=r.exit_status,
+                             stdout=r.stdout.decode("utf-8", "replace"),
+                             stderr=r.stderr.decode("utf-8", "replace"),
+                             duration=r.duration, transport="ssh")
+
+    def check(self, command: str, timeout: float = 60.0, *,
+              on_output: OnOutput | None = None) -> CommandResult:
+        return self.run(command, timeout, on_output=on_output).check()
+
+    def run_bytes(self, command: str, timeout: float = 60.0, *, stdin: bytes | None = None,
+                  clean: bool = False) -> BytesResult:
+        """Run ``command``; return its raw stdout and stderr.  ``stdin`` is fed to it
+        (in a session of its own: persistent sessions give commands no stdin)."""
+        if stdin is not None:
+            clean = True
+        return self._run_bytes(command, timeout, stdin=stdin, clean=clean)
+
+    def _run_bytes(self, command: str, timeout: float, *, on_output: OnOutput | None = None,
+                   stdin: bytes | None = None, clean: bool = False) -> BytesResult:
+        refuse_nul(command)
+        if clean:
+            out = io.BytesIO()
+            status, err, duration = self._exec(command, timeout, out,
+                                               None if stdin is None else io.BytesIO(stdin),
+                                               on_output=on_output)
+            return BytesResult(command, status, out.getvalue(), err, duration)
+        started = time.monotonic()
+        deadline = started + timeout
+        if not self.connected:
+            raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
+        session = self._acquire(command, deadline)
+        try:
+            status, out, err = session.run(command, deadline, on_output)
+        finally:
+            self._release(session)
+        return BytesResult(command, status, out, err, time.monotonic() - started)
+
     def _channel(self, command: str, deadline: float) -> paramiko.Channel:
         """Open a session and start ``command`` in it, both bounded by ``deadline``."""
         if not self.connected:
@@ -169,6 +325,10 @@ class SSHShell:
         try:
             chan = self._client.get_transport().open_session(
                 timeout=max(0.1, min(self.connect_timeout, deadline - time.monotonic())))
+        except paramiko.ChannelException as err:
+            exc = TransportError(f"SSH: the server refused a new channel for {command!r}: {err}")
+            exc.refused = True
+            raise exc from None
         except (OSError, EOFError, paramiko.SSHException) as err:
             if time.monotonic() >= deadline:
                 raise _timeout(command, "no SSH session opened in time") from None
@@ -203,50 +363,59 @@ class SSHShell:
             raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
         return chan
 
-    def run_bytes(self, command: str, timeout: float = 60.0, *, stdin: bytes | None = None) -> BytesResult:
-        """Run ``command``; return its raw stdout and stderr.  ``stdin`` is fed to it."""
-        out = io.BytesIO()
-        status, err, duration = self._exec(command, timeout, out,
-                                           None if stdin is None else io.BytesIO(stdin))
-        return BytesResult(command, status, out.getvalue(), err, duration)
-
     def _exec(self, command: str, timeout: float, sink: BinaryIO,
-              source: BinaryIO | None = None) -> tuple[int, bytes, float]:
-        """Run ``command`` streaming ``source`` to its stdin and its stdout to ``sink``.
+              source: BinaryIO | None = None, *,
+              on_output: OnOutput | None = None) -> tuple[int, bytes, float]:
+        """Run ``command`` in a new session, streaming ``source`` to its stdin and its
+        stdout to ``sink``.  Returns (exit status, stderr, seconds).
 
-        Returns (exit status, stderr, seconds).
+        The command runs under ``eval`` after its shell printed its PID on stderr
+        (taken off again): on a timeout or KeyboardInterrupt its processes are killed.
         """
         started = time.monotonic()
         deadline = started + timeout
-        chan = self._channel(command, deadline)
-        streams = _Streams(chan, command, sink, self.abort_check)
+        chan = self._channel(f"printf '%s\\n' \"$$\" >&2; eval {shlex.quote(command)}", deadline)
+        streams = _Streams(chan, command, sink, self.abort_check, on_output)
         try:
             if source is not None:
                 streams.send_from(source, deadline)
-                chan.shutdown_write()
+                if not chan.closed:
+                    chan.shutdown_write()
             streams.collect(deadline)
             status = chan.recv_exit_status()
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TransportError(f"SSH connection lost while running {command!r}: {exc}") from None
+        except (CommandTimeout, KeyboardInterrupt):
+            if streams.pid:
+                self.kill_tree(streams.pid, "KILL", include_root=True)
+            raise
         finally:
             chan.close()
         return status, bytes(streams.err), time.monotonic() - started
 
-    def run(self, command: str, timeout: float = 60.0) -> CommandResult:
-        """Run ``command``; stdout and stderr come back separately (decoded as UTF-8)."""
-        r = self.run_bytes(command, timeout)
-        return CommandResult(command=command, exit_status=r.exit_status,
-                             stdout=r.stdout.decode("utf-8", "replace"),
-                             stderr=r.stderr.decode("utf-8", "replace"),
-                             duration=r.duration, transport="ssh")
-
-    def check(self, command: str, timeout: float = 60.0) -> CommandResult:
-        return self.run(command, timeout).check()
+    def kill_tree(self, pid: int, signal: str, *, include_root: bool,
+                  timeout: float = KILL_TIMEOUT) -> bool:
+        """Send ``signal`` to the descendants of guest process ``pid`` (and ``pid`` too with
+        ``include_root``) over an exec channel of its own; False when that failed."""
+        try:
+            chan = self._channel(_kill_tree_command(pid, signal, include_root),
+                                 time.monotonic() + timeout)
+        except (TransportError, CommandTimeout):
+            return False
+        try:
+            return chan.status_event.wait(timeout) and chan.recv_exit_status() == 0
+        finally:
+            chan.close()
 
     # --- files ------------------------------------------------------------------------------
     def put(self, local: str | os.PathLike, remote: str, mode: int | None = None,
             timeout: float = 300.0) -> None:
-        """Copy a local file to ``remote`` in the guest (``mode`` e.g. 0o644)."""
+        """Copy a local file to ``remote`` in the guest (``mode`` e.g. 0o644).
+
+        A missing, unreadable or non-regular local file raises :class:`ConfigError`;
+        a guest that cannot write ``remote`` raises :class:`TransportError`.
+        """
+        check_local_file(local)
         command = f"cat > {shlex.quote(remote)}"
         if mode is not None:
             command += f" && chmod {mode:o} {shlex.quote(remote)}"
@@ -280,15 +449,240 @@ class SSHShell:
             raise
 
 
+def check_local_file(local: str | os.PathLike) -> int:
+    """The size of the regular file ``local``, or ConfigError saying why it cannot be copied."""
+    try:
+        st = os.stat(local)
+    except FileNotFoundError:
+        raise ConfigError(f"cannot copy {local} into the guest: no such local file") from None
+    except OSError as err:
+        raise ConfigError(f"cannot copy {local} into the guest: {err.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"cannot copy {local} into the guest: it is a directory "
+                          "(put copies one file; pack a directory with tar first)")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"cannot copy {local} into the guest: not a regular file")
+    if not os.access(local, os.R_OK):
+        raise ConfigError(f"cannot copy {local} into the guest: not readable")
+    return st.st_size
+
+
+def _kill_tree_command(pid: int, signal: str, include_root: bool) -> str:
+    """A guest command sending ``signal`` to ``pid``'s descendants (found with POSIX ``ps``)."""
+    walk = ("{p[NR]=$1; pp[NR]=$2} END {w[r]=1; do {c=0; for (i=1; i<=NR; i++) "
+            "if ((pp[i] in w) && !(p[i] in w)) {w[p[i]]=1; c=1}} while (c); "
+            "for (k in w) if (k != r || a) print k}")
+    return (f"pids=$( (ps -e -o pid= -o ppid= 2>/dev/null || ps -o pid= -o ppid=) | "
+            f"awk -v r={int(pid)} -v a={int(include_root)} {shlex.quote(walk)}); "
+            f"[ -z \"$pids\" ] || kill -s {signal} $pids 2>/dev/null; true")
+
+
+class _Frame:
+    """One stream (stdout or stderr) of a framed command in a persistent session.
+
+    Bytes before the begin marker are skipped; the body ends at the end marker
+    ``<end>:<status>:\\n``.  The body is passed to ``on_output`` as it comes,
+    holding back what may start the end marker.
+    """
+
+    def __init__(self, begin: bytes, end: bytes, stream: Stream, on_output: OnOutput | None):
+        self.begin, self.end, self.stream, self.on_output = begin, end, stream, on_output
+        self.pending = bytearray()
+        self.body = bytearray()
+        self.started = self.done = False
+        self.status: int | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, data: bytes) -> None:
+        if self.done:
+            return
+        self.pending += data
+        if not self.started:
+            at = self.pending.find(self.begin)
+            if at < 0:
+                del self.pending[:-len(self.begin)]
+                return
+            del self.pending[:at + len(self.begin)]
+            self.started = True
+        at = self.pending.find(self.end)
+        if at >= 0:
+            self._take(at)
+            stop = self.pending.find(b":\n", len(self.end))
+            if stop >= 0:
+                self.status = int(self.pending[len(self.end):stop])
+                self.done = True
+                self._pass_on(b"", final=True)
+            return
+        self._take(len(self.pending) - _prefix_held(self.pending, self.end))
+
+    def _take(self, n: int) -> None:
+        if n <= 0:
+            return
+        chunk = bytes(self.pending[:n])
+        del self.pending[:n]
+        self.body += chunk
+        self._pass_on(chunk)
+
+    def _pass_on(self, chunk: bytes, final: bool = False) -> None:
+        if self.on_output is not None:
+            text = self._decoder.decode(chunk, final)
+            if text:
+                self.on_output(text, self.stream)
+
+
+def _prefix_held(data: bytearray, marker: bytes) -> int:
+    """How many bytes at the end of ``data`` may start ``marker``."""
+    for n in range(min(len(marker) - 1, len(data)), 0, -1):
+        if data.endswith(marker[:n]):
+            return n
+    return 0
+
+
+class _Session:
+    """A session channel running ``/bin/sh`` that reads framed command lines (module docstring)."""
+
+    def __init__(self, ssh: SSHShell, deadline: float):
+        self.ssh = ssh
+        self.nonce = secrets.token_hex(4)
+        self._seq = itertools.count(1)
+        self.chan = ssh._channel("exec /bin/sh", deadline)
+        self.pid = 0
+        self.closed = False
+        try:
+            status, out, _ = self.run("echo $$", deadline, None)
+            self.pid = int(out)
+        except (ValueError, GuestError) as err:
+            self.close()
+            raise TransportError(f"SSH: the guest's /bin/sh did not start as a command "
+                                 f"session: {err}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def usable(self) -> bool:
+        return not self.closed and not self.chan.closed and self.chan.get_transport().is_active()
+
+    def close(self) -> None:
+        self.closed = True
+        self.chan.close()
+
+    def run(self, command: str, deadline: float,
+            on_output: OnOutput | None) -> tuple[int, bytes, bytes]:
+        token = f"{self.nonce}_{next(self._seq)}".encode()
+        begin, end = b"__sl_" + token + b"_b__\n", b"__sl_" + token + b"_e__:"
+        frames = (_Frame(begin, end, "stdout", on_output), _Frame(begin, end, "stderr", on_output))
+        b, e = shlex.quote(begin[:-1].decode()), shlex.quote(end[:-1].decode())
+        line = (f"printf '%s\\n' {b}; printf '%s\\n' {b} >&2; command eval {shlex.quote(command)} "
+                f"</dev/null; __sl_rc=$?; printf '%s:%d:\\n' {e} \"$__sl_rc\"; "
+                f"printf '%s:%d:\\n' {e} \"$__sl_rc\" >&2\n")
+        try:
+            try:
+                self._send(line.encode(), deadline, command)
+                ended = self._collect(frames, deadline, command)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                self.close()
+                raise TransportError(f"SSH connection lost while running {command!r}: "
+                                     f"{exc}") from None
+        except CommandTimeout as err:
+            self._stop(frames)
+            raise err from None
+        except KeyboardInterrupt:
+            self._stop(frames)
+            raise
+        except BaseException:
+            self.close()
+            raise
+        out, err = frames
+        if ended:
+            # the command ended the shell (``exit 3``): its status is the result's
+            self.close()
+            status = self.chan.recv_exit_status() if self.chan.exit_status_ready() else -1
+            return status, bytes(out.body), bytes(err.body)
+        return out.status, bytes(out.body), bytes(err.body)
+
+    def _send(self, data: bytes, deadline: float, command: str) -> None:
+        view = memoryview(data)
+        while view:
+            if time.monotonic() >= deadline:
+                raise _timeout(command, "the SSH session took no input in time")
+            if self.chan.send_ready():
+                view = view[self.chan.send(bytes(view)):]
+            else:
+                time.sleep(0.002)
+
+    def _collect(self, frames: tuple[_Frame, _Frame], deadline: float, command: str) -> bool:
+        """Read until both frames are done (False) or the shell ended (True); time out at deadline."""
+        chan, (out, err) = self.chan, frames
+        next_check = 0.0
+        while True:
+            while chan.recv_ready():
+                out.feed(chan.recv(COPY_CHUNK))
+            while chan.recv_stderr_ready():
+                err.feed(chan.recv_stderr(COPY_CHUNK))
+            if out.done and err.done:
+                return False
+            if chan.closed or chan.eof_received or chan.exit_status_ready():
+                if not chan.recv_ready() and not chan.recv_stderr_ready():
+                    chan.status_event.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+                    return True
+                continue
+            now = time.monotonic()
+            if now >= deadline:
+                partial = bytes(out.body[:4096]).decode("utf-8", "replace")
+                raise _timeout(command, "command did not finish over SSH in time (stopped)",
+                               partial, partial + bytes(err.body[-2000:]).decode("utf-8", "replace"))
+            if self.ssh.abort_check is not None and now >= next_check:
+                next_check = now + POLL
+                self.ssh.abort_check()
+            select.select([chan], [], [], max(0.0, min(POLL, deadline - now)))
+
+    def _stop(self, frames: tuple[_Frame, _Frame]) -> None:
+        """Stop the running command: SIGINT its processes, then SIGKILL; a shell that still
+        does not end the frame (a loop in the shell itself) is killed and the session dropped."""
+        for frame in frames:
+            frame.on_output = None
+        if not self.pid:                        # still starting: nothing to signal yet
+            self.close()
+            return
+        limit = time.monotonic() + STOP_BUDGET
+        for signal in ("INT", "KILL"):
+            if not self.ssh.kill_tree(self.pid, signal, include_root=False,
+                                      timeout=max(0.5, min(KILL_TIMEOUT, limit - time.monotonic()))):
+                self.close()                    # the guest does not answer: just let go
+                return
+            try:
+                if not self._collect(frames, min(limit, time.monotonic() + STOP_WAIT), ""):
+                    return                      # the frame ended: the session goes on
+                break                           # the shell itself ended
+            except (CommandTimeout, OSError, EOFError, paramiko.SSHException):
+                continue
+            except GuestError:
+                break
+        if not self.closed and time.monotonic() < limit:
+            self.ssh.kill_tree(self.pid, "KILL", include_root=True,
+                               timeout=max(0.5, min(KILL_TIMEOUT, limit - time.monotonic())))
+        self.close()
+
+
 class _Streams:
-    """Moves one exec channel's data: stdin from a file, stdout to a sink, stderr kept."""
+    """Moves one exec channel's data: stdin from a file, stdout to a sink, stderr kept.
+
+    The first line of stderr is the PID the command's shell printed (``pid``).
+    """
 
     def __init__(self, chan: paramiko.Channel, command: str, sink: BinaryIO,
-                 abort_check: Callable[[], None] | None = None):
+                 abort_check: Callable[[], None] | None = None,
+                 on_output: OnOutput | None = None):
         self.chan, self.command, self.sink = chan, command, sink
         self.abort_check = abort_check
+        self.on_output = on_output
         self.err = bytearray()
         self.partial = bytearray()          # the start of stdout, for a timeout report
+        self.pid = 0
+        self._pid_line: bytearray | None = bytearray()
+        self._decoders = {name: codecs.getincrementaldecoder("utf-8")("replace")
+                          for name in ("stdout", "stderr")}
         self._next_check = 0.0
 
     def drain(self) -> None:
@@ -298,8 +692,24 @@ class _Streams:
             self.sink.write(data)
             if len(self.partial) < 4096:
                 self.partial += data[:4096]
+            self._pass_on(data, "stdout")
         while chan.recv_stderr_ready():
-            self.err += chan.recv_stderr(COPY_CHUNK)
+            data = chan.recv_stderr(COPY_CHUNK)
+            if self._pid_line is not None:
+                self._pid_line += data
+                line, newline, data = bytes(self._pid_line).partition(b"\n")
+                if not newline:
+                    continue
+                self._pid_line = None
+                self.pid = int(line) if line.strip().isdigit() else 0
+            self.err += data
+            self._pass_on(data, "stderr")
+
+    def _pass_on(self, data: bytes, stream: Stream) -> None:
+        if self.on_output is not None and data:
+            text = self._decoders[stream].decode(data)
+            if text:
+                self.on_output(text, stream)
 
     def checkpoint(self, deadline: float) -> None:
         """Time out at ``deadline``; run ``abort_check`` (at most every ``POLL`` s)."""
@@ -324,7 +734,12 @@ class _Streams:
             while view:
                 self.checkpoint(deadline)
                 if chan.send_ready():
-                    view = view[chan.send(bytes(view)):]
+                    try:
+                        view = view[chan.send(bytes(view)):]
+                    except OSError:
+                        if chan.eof_received or chan.exit_status_ready():
+                            return          # it exited early and closed its side; status tells why
+                        raise
                 else:
                     self.drain()            # keep the remote side from blocking on its output
                     if chan.exit_status_ready():

@@ -13,6 +13,7 @@ The prompt comes from root's ``.bashrc`` (``[user@host dir]`` then ``#``).
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from ..errors import TransportError
@@ -27,11 +28,17 @@ PASSWORD_PROMPT = r"Password: ?$"
 ROOT_PROMPT = r"(?:\[root@[^\]\r\n]*\]|sl-[0-9a-f]+)# ?$"
 
 
-def login_root(console: ConsoleProtocol, *, password: str, timeout: float) -> ConsoleShell:
-    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`."""
-    login(console, user="root", password=password, login_prompt=LOGIN_PROMPT,
-          password_prompt=PASSWORD_PROMPT, shell_prompt=ROOT_PROMPT, timeout=timeout)
-    shell = ConsoleShell(console)
+def login_root(console: ConsoleProtocol, *, password: str, timeout: float,
+               steps: Steps | None = None) -> ConsoleShell:
+    """Log in as root on ``console`` and return a prepared :class:`ConsoleShell`
+    (which logs in again the same way if a command ends its shell)."""
+    relogin = functools.partial(login, console, user="root", password=password,
+                                login_prompt=LOGIN_PROMPT, password_prompt=PASSWORD_PROMPT,
+                                shell_prompt=ROOT_PROMPT, timeout=timeout)
+    for note in relogin():
+        if steps is not None:
+            steps.info(note)
+    shell = ConsoleShell(console, relogin=relogin)
     shell.setup(timeout=timeout)
     return shell
 
@@ -45,7 +52,8 @@ def open_guest_shell(machine, *, password: str, key_path: Path, timeout: float,
     """
     steps = steps or Steps("login")
     steps.step("login", "logging in as root on the serial console")
-    guest = GuestShell(login_root(machine.console, password=password, timeout=timeout))
+    guest = GuestShell(login_root(machine.console, password=password, timeout=timeout,
+                                  steps=steps))
     port = machine.ports.get("ssh") if ssh else None
     if port:
         steps.step("ssh", f"enabling SSH (127.0.0.1:{port})")

@@ -143,6 +143,11 @@ def _cache_key(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def load_test_guest(directory: Path) -> TestGuest | None:
+    """The built guest in ``directory`` (e.g. a copy in a shared cache), None if incomplete."""
+    return _load(directory)
+
+
 def _load(directory: Path) -> TestGuest | None:
     try:
         meta = json.loads((directory / _MANIFEST).read_text())

@@ -10,6 +10,7 @@ kernel debugger (tests/guest/debugger_standin.py: not kmdb).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from smartos_lab.machine.disks import create_blank
 from smartos_lab.machine.guest import BootResult, GuestShell
@@ -18,7 +19,7 @@ from smartos_lab.machine.spec import Disk, MachineSpec, Nic, PortForward
 from smartos_lab.steps import Steps
 
 from . import debugger_standin
-from .build import LOGIN_PROMPT, ensure_test_guest
+from .build import LOGIN_PROMPT, TestGuest, ensure_test_guest
 from .machines import guest_spec
 
 BOOT_TIMEOUT = 180.0
@@ -31,11 +32,12 @@ class TestGuestStrategy:
     __test__ = False
     name = "test-guest"
 
-    def __init__(self, variant: str = "base", memory_mib: int = 384, ssh: bool = True):
+    def __init__(self, variant: str = "base", memory_mib: int = 384, ssh: bool = True,
+                 guest: TestGuest | None = None):
         self.variant = variant
         self.memory_mib = memory_mib
         self.ssh = ssh
-        self.guest = ensure_test_guest(variant)
+        self.guest = guest or ensure_test_guest(variant)
 
     def prepare(self, lab, config, steps: Steps) -> None:
         create_blank(lab.disks_dir / "data0.qcow2", DATA_DISK_SIZE, exist_ok=True)
@@ -63,8 +65,11 @@ class TestGuestStrategy:
 
     def login(self, machine, lab, config, steps: Steps) -> GuestShell:
         steps.step("login", "logging in as root on the console")
-        login(machine.console, user="root", password=self.guest.root_password, timeout=60)
-        shell = ConsoleShell(machine.console)
+        relogin = functools.partial(login, machine.console, user="root",
+                                    password=self.guest.root_password, timeout=60)
+        for note in relogin():
+            steps.info(note)
+        shell = ConsoleShell(machine.console, relogin=relogin)
         shell.setup()
         guest = GuestShell(shell)
         port = machine.ports.get("ssh")

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,7 @@ from smartos_lab.machine.qemu import QemuMachine
 from tests.guest.build import ensure_test_guest
 from tests.guest.machines import guest_spec
 
-name, go, pause = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+name, pause = sys.argv[1], float(sys.argv[2])
 create = rundir.RunDir.create.__func__
 
 def slow_create(cls, *args, **kwargs):
@@ -46,7 +45,8 @@ def slow_create(cls, *args, **kwargs):
 
 rundir.RunDir.create = classmethod(slow_create)
 spec = guest_spec(name, ensure_test_guest(), memory_mib=128)
-time.sleep(max(0.0, go - time.time()))
+print("ready", flush=True)
+sys.stdin.readline()                # the test starts both racers at once, past their imports
 try:
     m = QemuMachine.launch(spec)
 except LabError as exc:
@@ -61,12 +61,15 @@ m.shutdown()
 def test_two_launches_of_one_name_at_once_have_exactly_one_winner(tmp_path):
     ensure_test_guest()
     name = f"race-{os.getpid()}"
-    go = time.time() + 4.0              # both racers past their imports by then
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, name, str(go), str(PAUSE_AFTER_CREATE)],
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, name, str(PAUSE_AFTER_CREATE)],
                                cwd=REPO, env=dict(os.environ), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for _ in range(2)]
     try:
+        assert [r.stdout.readline() for r in racers] == ["ready\n"] * 2
+        for r in racers:                # go: both within a millisecond, however loaded the host
+            r.stdin.write("\n")
+            r.stdin.flush()
         results = [json.loads(r.stdout.readline() or '{"won": null}') for r in racers]
         assert sorted(r["won"] for r in results) == [False, True], results
         winner = next(r for r in results if r["won"])

@@ -116,7 +116,7 @@ def test_a_hanging_command_over_ssh_times_out_and_the_next_works(guest):
 
 
 def test_a_guest_that_stops_answering_before_the_command_starts_times_out(booted, guest):
-    """paramiko's exec_command waits for the server with no timeout of its own."""
+    """paramiko's exec_command waits for the server with no timeout of its own (exec path)."""
     transport = guest.ssh._client.get_transport()
     real_open_session = transport.open_session
 
@@ -128,10 +128,25 @@ def test_a_guest_that_stops_answering_before_the_command_starts_times_out(booted
     try:
         t0 = time.monotonic()
         with pytest.raises(CommandTimeout):
-            guest.run("true", timeout=3, via="ssh")
+            guest.ssh.run("true", timeout=3, clean=True)
         assert time.monotonic() - t0 < 6
     finally:
         transport.open_session = real_open_session
+        booted.machine.qmp.resume()
+    assert guest.run("echo ok", via="ssh").stdout == "ok\n"
+
+
+def test_a_guest_that_stops_answering_during_a_session_command_times_out(booted, guest):
+    """The persistent session: the guest stops; the call returns within its timeout plus
+    the time to find the guest does not answer either when asked to stop the command."""
+    guest.run("true", via="ssh")                    # a session is open and idle
+    booted.machine.qmp.pause()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(CommandTimeout):
+            guest.run("true", timeout=3, via="ssh")
+        assert time.monotonic() - t0 < 3 + 3
+    finally:
         booted.machine.qmp.resume()
     assert guest.run("echo ok", via="ssh").stdout == "ok\n"
 

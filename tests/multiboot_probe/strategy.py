@@ -18,7 +18,7 @@ class NoShell:
 
     transport = "none"
 
-    def run(self, command: str, timeout: float = 60.0, *, via: str | None = None):
+    def run(self, command: str, timeout: float = 60.0, *, via: str | None = None, on_output=None):
         raise TransportError(f"the Multiboot probe kernel has no shell (asked to run {command!r})")
 
     def close(self) -> None:

@@ -30,13 +30,16 @@ def test_an_object_missing_a_member_is_not():
     assert not isinstance(Half(), ConsoleProtocol)
 
 
-def test_the_protocol_declares_every_console_member_the_smartos_layer_uses():
+def test_the_protocol_declares_every_console_member_the_shells_and_smartos_layer_use():
     members = ({n for n in vars(ConsoleProtocol) if not n.startswith("_")}
                | set(ConsoleProtocol.__annotations__))
     used = set()
-    for path in (PACKAGE / "smartos").glob("*.py"):
+    for path in [*(PACKAGE / "smartos").glob("*.py"), PACKAGE / "machine" / "shell.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id == "console"):
+                    and node.value.id == "console") or (
+                    isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "console"
+                    and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"):
                 used.add(node.attr)
     assert used and used <= members, sorted(used - members)

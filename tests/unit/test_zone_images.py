@@ -275,7 +275,10 @@ class StandInShell:
         self.commands: list[str] = []
         self.puts: list[tuple[Path, str, float]] = []
 
-    def run(self, command: str, timeout: float = 60.0, *, via=None) -> CommandResult:
+    def ssh_usable(self) -> bool:
+        return self.transport == "ssh"
+
+    def run(self, command: str, timeout: float = 60.0, *, via=None, on_output=None) -> CommandResult:
         self.commands.append(command)
         status = next((s for p, s in self.replies.items() if command.startswith(p)), 0)
         return CommandResult(command, status, "")
