@@ -17,12 +17,18 @@ import time
 import pytest
 
 from smartos_lab import kmdb_stop
-from smartos_lab.errors import ConfigError, GuestPanic, NotInKmdb
+from smartos_lab.errors import ConfigError, GuestDebugger, GuestPanic, NotInKmdb
 from smartos_lab.kmdb_stop import boot_stop
+from smartos_lab.lab import LabConfig, LabDir
+from smartos_lab.machine.accel import AccelChoice
 from smartos_lab.machine.console import Console
 from smartos_lab.machine.debugger import log_at_prompt
+from smartos_lab.machine.guest import BootResult
+from smartos_lab.smartos.answers import write_secret
+from smartos_lab.smartos.bringup import SmartOSStrategy
 from smartos_lab.smartos.milestones import FirstBootWatcher
 from smartos_lab.smartos.profile import SMARTOS_PROFILE
+from smartos_lab.steps import Steps
 from smartos_lab.toolkits.kmdb import Kmdb
 from tests.integration.test_firstboot_transcript import (
     FAST,
@@ -153,3 +159,31 @@ def test_an_attach_that_read_the_prompt_in_the_serial_log_holds_until_the_consol
     finally:
         console.close()
         os.close(slave)
+
+
+class _Machine:
+    """What SmartOSStrategy.boot uses of a QemuMachine (here: a replayer's console)."""
+
+    def __init__(self, console):
+        self.console = console
+        self.accel = AccelChoice("tcg", "TCG: test")
+
+
+def test_the_smartos_boot_that_stopped_in_kmdb_goes_on_to_login_after_cont(replay, tmp_path):  # noqa: F811
+    lab = LabDir("lab1", tmp_path / "labs")
+    lab.create()
+    write_secret(lab.file("root.password"), "s3cret-Passw0rd\n")
+    config, strategy = LabConfig(name="lab1", hostname="lab1", set_up=True), SmartOSStrategy()
+    steps = Steps("up lab1")
+    r = replay("kmdb_at_boot")
+    machine = _Machine(r.console)
+    with pytest.raises(GuestDebugger) as err:           # what Lab._boot hands to boot_stop
+        strategy.boot(machine, lab, config, steps)
+    stop = boot_stop(r.console, err.value)
+    assert stop is not None and stop.cause == "debugger" and "[0]>" in stop.text
+    kmdb = Kmdb(r.console, name="lab1", timeout=20)
+    assert kmdb.active()
+    kmdb.cont()                                         # lab.resume(): :c, then the same boot goes on
+    assert strategy.boot(machine, lab, config, steps) is BootResult.READY
+    assert [m.name for m in strategy.milestones] == ["kernel", "login"]
+    assert r.finish() == 0, r.mismatch()                # :c was what the replayer expected
