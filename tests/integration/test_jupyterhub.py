@@ -32,13 +32,19 @@ from pathlib import Path
 
 import pytest
 
+from tests import needs
+
 pytestmark = [
     pytest.mark.guest,
     pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix users: needs root"),
-    pytest.mark.skipif(shutil.which("configurable-http-proxy") is None,
-                       reason="needs configurable-http-proxy (npm install -g configurable-http-proxy)"),
+    pytest.mark.timeout(900),
 ]
-jupyterhub = pytest.importorskip("jupyterhub", reason="needs jupyterhub (pip install jupyterhub)")
+jupyterhub = needs.module("jupyterhub")
+# configurable-http-proxy: on PATH, or where ./setup.sh test installs it from npm
+NPM_BIN = (Path(os.environ.get("SMARTOS_LAB_CACHE", Path.home() / ".cache" / "smartos-lab"))
+           / "npm" / "node_modules" / ".bin")
+CHP = shutil.which("configurable-http-proxy") or shutil.which("configurable-http-proxy",
+                                                             path=str(NPM_BIN))
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = f"sl{os.getpid() % 100000}"
@@ -205,6 +211,8 @@ def shared():
 
 @pytest.fixture(scope="module")
 def hub(shared):
+    if CHP is None:
+        needs.missing("needs configurable-http-proxy (npm; ./setup.sh test installs it)")
     root = shared["root"]
     state = root / "hub"
     state.mkdir(mode=0o700)
@@ -215,6 +223,7 @@ def hub(shared):
         load_subconfig({str(REPO / 'deploy/jupyterhub/jupyterhub_config.py')!r})
         c.JupyterHub.hub_port = {hub_port}
         c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
+        c.ConfigurableHTTPProxy.command = [{CHP!r}]
         c.JupyterHub.db_url = "sqlite:///{state}/jupyterhub.sqlite"
         c.JupyterHub.cookie_secret_file = "{state}/cookie_secret"
         c.JupyterHub.services = [{{"name": "sltest", "api_token": {TOKEN!r}}}]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from smartos_lab.seats import QEMU_OVERHEAD_MIB
+from tests import needs
 
 yaml = pytest.importorskip("yaml")
 
@@ -31,7 +32,7 @@ def _gib(text: str) -> float:
 
 @pytest.mark.parametrize("name", ["image-cache.yaml", "kvm-device-plugin.yaml"])
 def test_manifests_are_valid_kubernetes_objects(name):
-    kv = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate")
+    kv = needs.module("kubernetes_validate")
     documents = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / name).read_text()) if d]
     assert documents
     for doc in documents:
@@ -39,7 +40,7 @@ def test_manifests_are_valid_kubernetes_objects(name):
 
 
 def test_an_invalid_manifest_is_caught_by_the_validator():
-    kv = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate")
+    kv = needs.module("kubernetes_validate")
     doc = next(yaml.safe_load_all((DEPLOY / "kubernetes" / "image-cache.yaml").read_text()))
     doc["spec"]["accessModes"] = "ReadOnlyMany"          # must be a list
     with pytest.raises(kv.ValidationError):

@@ -5,7 +5,6 @@ lab's, not SmartOS).
 """
 from __future__ import annotations
 
-import io
 import socket
 import time
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from smartos_lab.errors import ImageError
 from smartos_lab.notebook import (
     CheckpointActions,
     Exercise,
-    PrintSteps,
     Step,
     StepDisplay,
     StepLog,
@@ -33,6 +31,7 @@ from smartos_lab.notebook import (
     step_display,
     table,
 )
+from smartos_lab.steps import StepEvent, Steps
 
 from ._runners import LocalShell
 
@@ -186,6 +185,19 @@ def test_exercise_show_outside_jupyter_prints_the_steps(sh, capsys):
 
 # ---------------------------------------------------------------- progress
 
+def _events(*calls) -> list[StepEvent]:
+    """Run ``calls`` (method name, args) on a Steps reporter with a fake clock; return its events."""
+    clock = Clock()
+    events: list[StepEvent] = []
+    steps = Steps("up workshop", [events.append], clock=clock)
+    for call in calls:
+        if isinstance(call, (int, float)):
+            clock.now += call
+        else:
+            getattr(steps, call[0])(*call[1:])
+    return events
+
+
 class Clock:
     def __init__(self):
         self.now = 100.0
@@ -194,52 +206,65 @@ class Clock:
         return self.now
 
 
-def test_step_log_times_each_step_until_the_next_and_highlights_the_current():
-    clock = Clock()
-    log = StepLog(clock)
-    log.add("starting QEMU")
-    clock.now += 2.0
-    log.add("kernel started")
-    clock.now += 5.0
-    assert log.current.message == "kernel started"
+def _log(events) -> StepLog:
+    log = StepLog()
+    for event in events:
+        log(event)
+    return log
+
+
+def test_step_log_times_each_step_and_highlights_the_current():
+    log = _log(_events(("step", "starting QEMU"), 2.0, ("step", "kernel started"),
+                       ("info", "SunOS Release 5.11"), 5.0))
+    assert log.current.name == "kernel started" and log.state == "working"
     lines = log.lines()
-    assert lines[0].startswith("  [    0.0s] starting QEMU") and lines[0].endswith("(2.0 s)")
-    assert lines[1].startswith("> [    2.0s] kernel started")
+    assert lines[0] == "  [    0.0s] starting QEMU  (2.0 s)"
+    assert lines[1] == "> [    2.0s] kernel started"
+    assert lines[2].strip() == "SunOS Release 5.11"
     page = log.html()
-    assert "working, 7.0 s" in page and "&#9654; kernel started" in page
+    assert "working, 2.0 s" in page and "&#9654; kernel started" in page
 
 
-def test_step_log_ends_at_the_ready_message():
-    clock = Clock()
-    log = StepLog(clock)
-    log.add("login prompt")
-    clock.now += 1.5
-    log.add("lab smartos is ready")
-    clock.now += 60
-    assert log.finished and log.current is None
-    assert "done, 1.5 s" in log.html()
+def test_the_finished_event_ends_the_log_whatever_its_message_says():
+    log = _log(_events(("step", "login"), 1.5, ("finish", "all good"), 60))
+    assert log.finished and log.state == "done" and log.current is None
+    assert log.steps[0].duration == 1.5
+    assert "done, 1.5 s: all good" in log.html()
 
 
-def test_print_steps_prints_elapsed_time_and_message():
-    stream = io.StringIO()
-    clock = Clock()
-    show = PrintSteps(stream, clock)
-    show("accelerator: TCG")
-    clock.now += 3
-    show("starting QEMU")
-    assert stream.getvalue().splitlines() == ["[    0.0s] accelerator: TCG",
-                                              "[    3.0s] starting QEMU"]
+def test_a_message_that_reads_like_the_end_does_not_end_the_log():
+    log = _log(_events(("step", "lab smartos is ready"), 1.0, ("info", "lab smartos is ready")))
+    assert not log.finished and log.current.name == "lab smartos is ready"
 
 
-def test_outside_jupyter_step_display_prints():
+def test_the_failed_event_marks_the_step_it_failed_in():
+    log = _log(_events(("step", "boot"), 3.0, ("fail", RuntimeError("guest panicked"))))
+    assert log.state == "failed" and log.outcome == "guest panicked"
+    assert log.steps[0].failed and log.steps[0].duration == 3.0
+    assert log.lines()[0].startswith("x [")
+    assert "&#10008; boot" in log.html() and "failed, 3.0 s: guest panicked" in log.html()
+
+
+def test_an_info_line_before_any_step_is_a_note():
+    log = _log(_events(("info", "lab x is already open in this process"), ("finish",)))
+    assert log.steps[0].note and log.state == "done"
+
+
+def test_outside_jupyter_step_display_prints_lines(capsys):
     assert not in_notebook()
-    assert isinstance(step_display(), PrintSteps)
+    show = step_display()
+    assert not isinstance(show, StepDisplay)
+    for event in _events(("step", "starting QEMU"), 2.0, ("fail", "QEMU exited")):
+        show(event)
+    assert capsys.readouterr().err.splitlines() == ["[    0.0s] starting QEMU",
+                                                    "[    2.0s] FAILED: QEMU exited"]
 
 
-def test_step_display_widget_shows_the_steps():
+def test_step_display_widget_shows_the_steps_as_events_arrive():
     display = StepDisplay(show=False)
-    display("starting QEMU")
-    assert "starting QEMU" in display.widget.value
+    for event in _events(("step", "starting QEMU"), 1.0, ("finish", "lab x is up")):
+        display(event)
+    assert "starting QEMU" in display.widget.value and "done, 1.0 s: lab x is up" in display.widget.value
 
 
 # ---------------------------------------------------------------- tables
@@ -449,9 +474,11 @@ def test_published_example_is_the_fixture_output_with_its_source():
     assert str(example).startswith("$ halt -d\n")
 
 
-def test_a_missing_published_example_says_where_they_come_from():
-    with pytest.raises(FileNotFoundError, match="tests/fixtures"):
+def test_a_missing_published_example_names_those_the_package_ships():
+    with pytest.raises(FileNotFoundError, match="panic/sysadv1_x86_halt_d.txt"):
         published_example("nope/none.txt")
+    with pytest.raises(FileNotFoundError):
+        published_example("../notebook/__init__.py")
 
 
 def test_figure_image_is_a_png():

@@ -2,8 +2,6 @@
 Guide, the DTraceToolkit examples and the SmartOS docs (tests/fixtures/dtrace)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from smartos_lab.errors import DTraceError, ParseError
@@ -18,13 +16,14 @@ from smartos_lab.parsers.dtrace import (
     parse_printa,
 )
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dtrace"
+from ._parser_fixtures import fixture_files, fixture_path
+
 HEADER = ("# source: ", "# command: ", "# note: ")
 
 
 def fixture(name: str) -> str:
     """The captured output of a fixture file, without its source/command header."""
-    lines = (FIXTURES / name).read_text().split("\n")
+    lines = fixture_path(f"dtrace/{name}").read_text().split("\n")
     while lines and lines[0].startswith(HEADER):
         lines.pop(0)
     return "\n".join(lines)
@@ -34,7 +33,7 @@ def parse(name: str):
     return parse_dtrace_output(fixture(name))
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.txt")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", fixture_files("dtrace"), ids=lambda p: p.name)
 def test_every_fixture_names_its_source_and_command(path):
     first, second = path.read_text().split("\n")[:2]
     assert first.startswith("# source: ") and len(first) > len("# source: ") + 10

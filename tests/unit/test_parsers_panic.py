@@ -2,25 +2,24 @@
 illumos/SmartOS bug reports (tests/fixtures/panic)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from smartos_lab.errors import ParseError
 from smartos_lab.parsers.panic import DumpInfo, Frame, parse_kernel_panic
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from ._parser_fixtures import fixture_files, fixture_path
+
 HEADER = ("# source: ", "# command: ", "# note: ")
 
 
 def fixture(name: str, folder: str = "panic") -> str:
-    lines = (FIXTURES / folder / name).read_text().split("\n")
+    lines = fixture_path(f"{folder}/{name}").read_text().split("\n")
     while lines and lines[0].startswith(HEADER):
         lines.pop(0)
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("path", sorted((FIXTURES / "panic").glob("*.txt")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", fixture_files("panic"), ids=lambda p: p.name)
 def test_every_fixture_names_its_source_and_command(path):
     first, second = path.read_text().split("\n")[:2]
     assert first.startswith("# source: ") and second.startswith("# command: ")

@@ -10,14 +10,15 @@ from smartos_lab.errors import ConfigError
 from smartos_lab.parsers.dtrace import parse_dtrace_output, parse_dtrace_ticks
 from smartos_lab.toolkits import plots
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dtrace"
+from ._parser_fixtures import fixture_path
+
 PNG = b"\x89PNG\r\n\x1a\n"
 # iopending prints "<%Y date>,  load: ..." before each interval (DTraceToolkit iopending)
 IOPENDING_MARKER = r"^\s*\d{4} \w{3}\s+\d+ [\d:]+,\s+load:.*$"
 
 
 def output(name: str):
-    lines = (FIXTURES / name).read_text().splitlines(keepends=True)
+    lines = fixture_path(f"dtrace/{name}").read_text().splitlines(keepends=True)
     while lines and lines[0].startswith("# "):
         lines.pop(0)
     return "".join(lines)
