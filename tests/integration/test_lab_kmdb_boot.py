@@ -24,6 +24,7 @@ import pytest
 from smartos_lab.errors import NotInKmdb, StoppedInKmdb
 from smartos_lab.lab import Lab, register_strategy
 from smartos_lab.machine.registry import running_labs, stop
+from smartos_lab.notebook.panel import lab_facts
 from smartos_lab.steps import StepKind
 from tests.guest import debugger_standin
 from tests.guest.strategy import TestGuestStrategy
@@ -102,6 +103,7 @@ def test_status_and_ps_show_the_kmdb_state(stopped):
     lab, _ = stopped
     status = lab.status()
     assert (status["state"], status["transport"]) == ("kmdb", "none")
+    assert lab_facts(lab).state == "kmdb"           # the notebook's lab panel
     assert ps_state(NAME) == "kmdb"                 # from the serial log, as another process sees it
     listed = smartos_lab_cli("ps", "--json")
     assert {"name": NAME, "state": "kmdb"}.items() <= next(
