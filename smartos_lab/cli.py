@@ -63,6 +63,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
             print(f"note: lab {s.name!r} had died; its run dir was removed")
         elif s.state == "gdb":
             print(f"note: lab {s.name!r} is stopped in gdb; 'continue' or detach there to let it run")
+        elif s.state == "kmdb":
+            print(f"note: lab {s.name!r} is stopped in kmdb (its serial log ends at the prompt); "
+                  f"lab.kmdb / 'smartos-lab console {s.name}' to use it, ':c' continues")
         elif s.state == "orphan":
             print(f"note: lab {s.name!r} is a QEMU without a run dir; stop it with "
                   f"'smartos-lab down {s.name}'")
@@ -168,6 +171,13 @@ def cmd_up(args: argparse.Namespace) -> int:
                  hostname=args.hostname, progress=progress, gdb=True if args.gdb else None)
     status = lab.status()
     lab.detach()
+    if lab.stopped_at_boot is not None:
+        print(f"lab {args.name} stopped in kmdb at boot (QEMU runs); serial log: "
+              f"{status['serial_log']}")
+        print(f"  smartos-lab console {args.name}    # kmdb's prompt (':c' continues the boot; "
+              "Ctrl-] leaves)")
+        print(f"  smartos-lab up {args.name}         # once continued: wait for the boot, log in")
+        return 0
     ports = " ".join(f"{k}=127.0.0.1:{v}" for k, v in status["ports"].items())
     print(f"lab {args.name} is up ({status['accel']}; {ports}); serial log: {status['serial_log']}")
     print(f"  smartos-lab ssh {args.name}        # a shell over SSH")

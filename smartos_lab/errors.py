@@ -211,5 +211,10 @@ class NotInKmdb(LabError):
     """A kmdb command was asked of a lab that is not stopped in kmdb."""
 
 
+class StoppedInKmdb(LabError):
+    """The lab sits in kmdb (or its boot stopped there): guest commands cannot run until it
+    continues (``lab.resume()``)."""
+
+
 class DumpNotFound(LabError):
     """No crash dump with that number in the lab's crash directory."""

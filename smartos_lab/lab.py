@@ -34,8 +34,17 @@ from .debug import (
     refuse_if_stopped_in_gdb,
     set_gdb,
 )
-from .errors import ConfigError, ImageError, LabError, LabInUse, LabNotFound, TransportError
+from .errors import (
+    ConfigError,
+    GuestError,
+    ImageError,
+    LabError,
+    LabInUse,
+    LabNotFound,
+    TransportError,
+)
 from .images.local import LocalImage
+from .kmdb_stop import KmdbStop, NotLoggedIn, attach_stop, boot_stop, refuse_if_in_kmdb
 from .machine.accel import AccelChoice, detect_accel
 from .machine.checkpoints import CheckpointInfo
 from .machine.checkpoints import require as require_checkpoint
@@ -294,13 +303,16 @@ class Lab:
     """A running, logged-in lab.  Make one with :meth:`up` (or :meth:`attach`)."""
 
     def __init__(self, *, lab_dir: LabDir, config: LabConfig, machine: QemuMachine,
-                 shell: GuestShell, strategy: Strategy, progress: Progress = False):
+                 shell: GuestShell | NotLoggedIn, strategy: Strategy, progress: Progress = False,
+                 stopped_at_boot: KmdbStop | None = None):
         self.lab_dir = lab_dir
         self.config = config
         self.machine = machine
-        self.shell: GuestShell = shell
+        self.shell: GuestShell | NotLoggedIn = shell
         self.strategy = strategy
         self._progress = progress       # how later operations (install_zone_image) report
+        #: why the boot stopped in kmdb (None: the lab booted and is logged in); see resume()
+        self.stopped_at_boot = stopped_at_boot
         _OPEN[lab_dir.name] = self
 
     # -- life cycle -------------------------------------------------------------------
@@ -333,6 +345,12 @@ class Lab:
         :class:`~smartos_lab.steps.StepEvent`.
         ``gdb=True`` starts QEMU with its gdb stub (see :meth:`gdb`); it sticks
         for later boots until ``gdb=False``.
+
+        A boot that stops in kmdb (``kernel_args="-kd"``, a panic with ``-k``, a
+        breakpoint) returns the lab stopped there, its QEMU running and not logged
+        in (:attr:`stopped_at_boot`): :attr:`kmdb` works, :meth:`sh` raises
+        :class:`~smartos_lab.errors.StoppedInKmdb` at once, :meth:`resume` (or
+        ``lab.kmdb.cont()`` then ``Lab.up(name)``) finishes the boot and logs in.
         """
         lab_dir = LabDir(name, labs_root)
         identified = image if isinstance(image, LocalImage) else None
@@ -343,6 +361,10 @@ class Lab:
             held = _held(name)
             if held is not None:
                 check_running_has_gdb(name, gdb)
+                if held.stopped_at_boot is not None and not held.kmdb.active():
+                    held._go_on(steps)          # kmdb was continued (lab.kmdb.cont())
+                elif held.stopped_at_boot is not None:
+                    steps.finish(held.stopped_at_boot.progress_message(name))
                 steps.finish(f"lab {name} is already open in this process")
                 return held
             found = lookup(name, labs_root)
@@ -363,18 +385,14 @@ class Lab:
             strat = strategy or _default_strategy(config.strategy, identified)
             clones.guard_source(lab_dir.path, "up")
             strat = clones.starting_strategy(config, strat)
-            machine = cls._start(lab_dir, config, strat, steps)
-            try:
-                shell = strat.login(machine, lab_dir, config, steps)
-            except BaseException:
-                machine.detach()
-                raise
-            steps.finish(f"lab {name} is ready")
+            machine, stop = cls._start(lab_dir, config, strat, steps)
+            shell = cls._login(lab_dir, config, strat, machine, stop, steps)
             return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
-                       strategy=strat, progress=progress)
+                       strategy=strat, progress=progress, stopped_at_boot=stop)
 
     @classmethod
-    def _start(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy, steps: Steps) -> QemuMachine:
+    def _start(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy,
+               steps: Steps) -> tuple[QemuMachine, KmdbStop | None]:
         """Prepare the lab on the host and boot it.  If this call made the lab directory and
         fails before a QEMU was launched, the directory goes again (no half-made lab)."""
         made_dir = not lab_dir.path.exists()
@@ -413,39 +431,102 @@ class Lab:
                     f"the serial console of lab {config.name!r} is held by another process (another "
                     f"notebook or script with this lab open): call lab.detach() there, or use "
                     f"'smartos-lab ssh {config.name}'")
+            stop = attach_stop(machine)
+        except BaseException:
+            machine.detach()
+            raise
+        shell = cls._login(lab_dir, config, strat, machine, stop, steps)
+        return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
+                   strategy=strat, progress=progress, stopped_at_boot=stop)
+
+    @staticmethod
+    def _login(lab_dir: LabDir, config: LabConfig, strat: Strategy, machine: QemuMachine,
+               stop: KmdbStop | None, steps: Steps) -> GuestShell | NotLoggedIn:
+        """Log in (the last step of ``up``), unless the boot stopped in kmdb."""
+        if stop is not None:
+            steps.finish(stop.progress_message(config.name))
+            return NotLoggedIn(config.name)
+        try:
             shell = strat.login(machine, lab_dir, config, steps)
         except BaseException:
             machine.detach()
             raise
         steps.finish(f"lab {config.name} is ready")
-        return cls(lab_dir=lab_dir, config=config, machine=machine, shell=shell,
-                   strategy=strat, progress=progress)
+        return shell
 
     @classmethod
     def _boot(cls, lab_dir: LabDir, config: LabConfig, strat: Strategy, steps: Steps,
-              launched: list[QemuMachine]) -> QemuMachine:
-        """Launch and boot until the strategy says READY; every machine launched is appended
-        to ``launched``."""
-        choice = detect_accel(config.accel)
-        steps.info(f"accelerator: {choice.reason}")
+              launched: list[QemuMachine], machine: QemuMachine | None = None
+              ) -> tuple[QemuMachine, KmdbStop | None]:
+        """Launch and boot until the strategy says READY, or the guest stops in kmdb (QEMU is
+        left running); every machine launched is appended to ``launched``.  ``machine``: one
+        whose boot goes on (resume)."""
+        choice: AccelChoice | None = None
         for _ in range(MAX_BOOTS):
-            spec = apply_gdb(strat.spec(lab_dir, config, choice.accel), config)
-            steps.step("start QEMU", f"starting QEMU ({spec.memory_mib} MiB, {spec.cpus} CPU)")
-            machine = QemuMachine.launch(spec, serial_log=lab_dir.serial_log,
-                                         console_factory=strat.console_factory())
-            launched.append(machine)
+            if machine is None:
+                if choice is None:
+                    choice = detect_accel(config.accel)
+                    steps.info(f"accelerator: {choice.reason}")
+                spec = apply_gdb(strat.spec(lab_dir, config, choice.accel), config)
+                steps.step("start QEMU", f"starting QEMU ({spec.memory_mib} MiB, {spec.cpus} CPU)")
+                machine = QemuMachine.launch(spec, serial_log=lab_dir.serial_log,
+                                             console_factory=strat.console_factory())
+                launched.append(machine)
             try:
                 outcome = strat.boot(machine, lab_dir, config, steps)
+            except GuestError as err:
+                stop = boot_stop(machine.console, err)
+                if stop is None:
+                    if machine in launched:     # a resumed lab keeps running (lab.down())
+                        machine.shutdown(timeout=5)
+                    raise
+                lab_dir.save(config)
+                steps.step("kmdb", stop.text)
+                return machine, stop
             except BaseException:
-                machine.shutdown(timeout=5)
+                if machine in launched:
+                    machine.shutdown(timeout=5)
                 raise
             lab_dir.save(config)
             if outcome is BootResult.READY:
-                return machine
+                return machine, None
             steps.info("guest rebooted; starting it again")
             machine.shutdown(timeout=30)
+            machine = None
         raise LabError(f"lab {config.name} rebooted {MAX_BOOTS} times without reaching a login "
                        f"prompt; see {lab_dir.serial_log}")
+
+    def resume(self, *, progress: Progress | None = None) -> Lab:
+        """Go on from kmdb; returns the lab.
+
+        A lab whose boot stopped in kmdb (``kernel_args="-kd"``, a breakpoint or a
+        panic during boot): ``:c`` if kmdb still waits, then the rest of the boot and
+        the login, as :meth:`up` does them (a boot that stops in kmdb again leaves the
+        lab stopped there; the last progress event says so).  A logged-in lab at kmdb's
+        prompt: ``:c`` (after a panic, the kernel saves its crash dump and reboots;
+        ``Lab.up(name)`` boots it again).  ``progress`` as for :meth:`up` (default:
+        as the lab was opened).  If the rest of the boot fails, the error says why and
+        the lab keeps running (:meth:`down` stops it).
+        """
+        with _steps(f"resume {self.name}", self._progress if progress is None else progress) as steps:
+            if self.kmdb.active():
+                steps.step("kmdb", "continuing from kmdb (:c)")
+                self.kmdb.cont()
+            if self.stopped_at_boot is None:
+                steps.finish(f"lab {self.name} runs on")
+            else:
+                self._go_on(steps)
+        return self
+
+    def _go_on(self, steps: Steps) -> None:
+        """The rest of a boot that stopped in kmdb (kmdb was continued), then the login."""
+        machine, stop = self._boot(self.lab_dir, self.config, self.strategy, steps, [],
+                                   self.machine)
+        shell = self._login(self.lab_dir, self.config, self.strategy, machine, stop, steps)
+        self.machine, self.shell, self.stopped_at_boot = machine, shell, stop
+        for attr, value in vars(Lab).items():      # toolkits made with the old shell or console
+            if isinstance(value, cached_property):
+                self.__dict__.pop(attr, None)
 
     def down(self, timeout: float = 30.0) -> None:
         """Stop the lab's QEMU.  Its disks and settings stay for the next :meth:`up`."""
@@ -488,6 +569,7 @@ class Lab:
         """Run ``command`` in the lab (SSH when available, else the serial console);
         ``on_output(text, stream)`` streams its output (see :data:`machine.result.OnOutput`)."""
         refuse_if_stopped_in_gdb(self)
+        refuse_if_in_kmdb(self)
         return self.shell.run(command, timeout=timeout, via=via, on_output=on_output)
 
     def check(self, command: str, timeout: float = 60.0, *, via: str | None = None) -> CommandResult:
@@ -612,8 +694,8 @@ class Lab:
 
     def status(self) -> dict[str, Any]:
         in_gdb = self.machine.spec.gdb and stopped_in_gdb(self.machine.qmp)
-        return {"name": self.name, "pid": self.machine.pid,
-                "state": "gdb" if in_gdb else self.machine.qmp.status(),
+        state = "gdb" if in_gdb else "kmdb" if self.kmdb.active() else self.machine.qmp.status()
+        return {"name": self.name, "pid": self.machine.pid, "state": state,
                 "accel": self.machine.accel.accel, "ports": dict(self.machine.ports),
                 "transport": self.shell.transport,
                 "serial_log": str(self.serial_log)}
@@ -665,7 +747,9 @@ class Lab:
     def kmdb(self):
         """kmdb on the serial console, when the lab is stopped in it."""
         from .toolkits.kmdb import Kmdb
-        return Kmdb(self.machine.console, name=self.name)
+        stop = self.stopped_at_boot
+        return Kmdb(self.machine.console, name=self.name,
+                    at_prompt=stop is not None and stop.from_log)
 
     @cached_property
     def crash(self):

@@ -42,12 +42,12 @@ from pexpect.spawnbase import SpawnBase
 
 from ..errors import ConsoleClosed, ConsoleTimeout, GuestDebugger, GuestError, GuestHalted, GuestPanic
 from .ansi import AnsiStripper, TerminalResponder
+from .debugger import KMDB_PROMPT
 
 log = logging.getLogger(__name__)
 
 ILLUMOS_PANIC = r"panic\[cpu\d+\]/thread=[0-9a-fA-F]+"
 LINUX_PANIC = r"^(?:\[\s*\d+\.\d+\] )?Kernel panic - not syncing"
-KMDB_PROMPT = r"^\[\d+\]> "
 REBOOT_PROMPT = r"(?i)press any key to reboot"
 
 Patterns = str | Pattern[str] | Sequence[str | Pattern[str]]

@@ -37,6 +37,7 @@ from . import checkpoints as _checkpoints
 from .accel import AccelChoice, detect_accel
 from .argv import SERIAL_CHARDEV, build_argv, forward_key
 from .consoleprotocol import ConsoleProtocol
+from .debugger import console_patterns
 from .disks import check_disk_image
 from .qmp import QMP
 from .registry import MachineState, find_machine, orphan_message
@@ -130,6 +131,8 @@ class QemuMachine:
             qmp.event_mark()        # wait_event() looks only at events after the start
             machine.startup_seconds = time.monotonic() - start
             meta["startup_seconds"] = round(machine.startup_seconds, 3)
+            # what another process (ps, an attach) takes for a kernel debugger's prompt
+            meta["debugger_patterns"] = list(console_patterns(machine._console))
             run_dir.write_meta(meta)
             return machine
         except BaseException:

@@ -5,6 +5,10 @@ reported once as ``dead`` and removed.  QEMUs of ours (same uid, ``-name
 smartos-lab:<name>``) whose run dir was deleted are ``orphan``s.
 :func:`find_machine` answers for one name what the machine layer can know
 (running / starting / orphan / absent); the lab layer adds "stopped".
+A running lab is shown as ``gdb`` while gdb holds its CPUs (asked over QMP)
+and as ``kmdb`` when its serial log ends at its kernel debugger's prompt
+(:mod:`.debugger`: what the guest printed last; only the process holding the
+console sees more, e.g. that ``:c`` was typed a moment ago).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import HostError, LabInUse, LabNotFound, QMPError
+from .debugger import log_at_prompt, meta_patterns
 from .gdb import stopped_in_gdb
 from .qmp import QMP
 from .rundir import (
@@ -30,7 +35,8 @@ from .rundir import (
     validate_name,
 )
 
-STATES = ("running", "paused", "gdb", "dead", "orphan")   # gdb: CPUs stopped by gdb on the stub
+# gdb: CPUs stopped by gdb on the stub; kmdb: the serial log ends at a kernel debugger's prompt
+STATES = ("running", "paused", "gdb", "kmdb", "dead", "orphan")
 
 
 class MachineState(enum.Enum):
@@ -74,7 +80,7 @@ def find_machine(name: str, root: Path | None = None) -> MachineLookup:
 class LabStatus:
     name: str
     pid: int | None
-    state: str                      # running | paused | gdb | dead | orphan
+    state: str                      # running | paused | gdb | kmdb | dead | orphan
     run_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
     accel: str = ""
@@ -206,7 +212,12 @@ def _status_of(rd: RunDir, probe_timeout: float) -> LabStatus | None:
         return LabStatus(rd.name, pid, "dead", **common)
     qemu_status, in_gdb = _probe_status(rd, probe_timeout)
     state = "paused" if qemu_status and qemu_status != "running" else "running"
-    return LabStatus(rd.name, pid, "gdb" if in_gdb else state, qemu_status=qemu_status, **common)
+    if in_gdb:
+        state = "gdb"
+    elif state == "running" and log_at_prompt(common["serial_log"] or rd.serial_log,
+                                              meta_patterns(meta)):
+        state = "kmdb"              # what the guest printed last is its debugger's prompt
+    return LabStatus(rd.name, pid, state, qemu_status=qemu_status, **common)
 
 
 def _probe_status(rd: RunDir, timeout: float) -> tuple[str, bool]:

@@ -24,7 +24,8 @@ _PAUSED = {"paused", "prelaunch", "suspended", "inmigrate", "postmigrate", "save
            "restore-vm", "finish-migrate", "debug", "watchdog", "colo"}
 _CRASHED = {"guest-panicked", "internal-error", "io-error"}
 _FRAMING = re.compile(r"__sl_\w+__")     # the console shell's command framing (machine/shell.py)
-STATE_COLOURS = {"running": "#2e7d32", "paused": "#ef6c00", "stopped": "#616161", "crashed": "#c62828"}
+STATE_COLOURS = {"running": "#2e7d32", "paused": "#ef6c00", "stopped": "#616161", "crashed": "#c62828",
+                 "kmdb": "#6a1b9a"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class LabFacts:
     """What the panel shows."""
 
     name: str
-    state: str                          # running | paused | stopped | crashed
+    state: str                          # running | paused | stopped | crashed | kmdb
     detail: str                         # QEMU's own status, or why crashed
     accel: str
     accel_reason: str
@@ -67,7 +68,9 @@ def lab_facts(lab, console_lines: int = CONSOLE_LINES) -> LabFacts:
                            for c in lab.checkpoints()]
         except LabError as exc:
             status = f"QMP did not answer: {exc}"
-        if crash is not None:
+        if lab.kmdb.active():
+            state, detail = "kmdb", "stopped in kmdb: lab.kmdb to look around, lab.resume() goes on"
+        elif crash is not None:
             state, detail = "crashed", str(crash).split("\n", 1)[0]
         elif status in _CRASHED:
             state, detail = "crashed", status

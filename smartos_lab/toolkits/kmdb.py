@@ -9,8 +9,10 @@ paging).  Output is parsed with :mod:`smartos_lab.parsers.crash`.
 
 Every call checks that the lab is in kmdb first (:class:`NotInKmdb`
 otherwise): the console recorded the kmdb prompt (the console's crash
-detection sees it as :class:`~smartos_lab.errors.GuestDebugger`), or the last
-command here ended at the prompt.  :meth:`Kmdb.cont` (``:c``) lets the kernel
+detection sees it as :class:`~smartos_lab.errors.GuestDebugger`), the console
+text ends at the prompt, or nothing was printed since the last command here
+ended at it (or since ``at_prompt=True`` said so: an attach that read the
+prompt at the end of the serial log).  :meth:`Kmdb.cont` (``:c``) lets the kernel
 run on; :meth:`Kmdb.dump_and_reboot` (``$<systemdump``, illumos System
 Administration Guide, "How to Force a Crash Dump and Reboot of the System")
 makes the kernel panic, write its crash dump and reboot.
@@ -44,11 +46,12 @@ class DumpResult:
 class Kmdb:
     """kmdb on one lab's console (``lab.kmdb``)."""
 
-    def __init__(self, console, *, name: str = "lab", timeout: float = COMMAND_TIMEOUT):
+    def __init__(self, console, *, name: str = "lab", timeout: float = COMMAND_TIMEOUT,
+                 at_prompt: bool = False):
         self.console = console
         self.name = name
         self.timeout = timeout
-        self._at_prompt = False
+        self._prompt_mark: int | None = console.mark() if at_prompt else None
         self._left: int | None = None       # console mark where :c / $<systemdump left kmdb
 
     # --- state ------------------------------------------------------------------------
@@ -56,8 +59,14 @@ class Kmdb:
         """True when the lab sits at the kmdb prompt (the last thing on its console)."""
         if self._at_prompt or isinstance(self.console.crash, GuestDebugger):
             return True
-        seen = self.console.tail(400) if self._left is None else self.console.text_since(self._left)
+        since = self.console.mark() - 400       # the end of the text is enough (lab.sh asks often)
+        seen = self.console.text_since(since if self._left is None else max(self._left, since))
         return bool(_PROMPT_AT_END.search(seen))
+
+    @property
+    def _at_prompt(self) -> bool:
+        """kmdb's prompt was the last thing seen here and the console printed nothing since."""
+        return self._prompt_mark is not None and self.console.mark() == self._prompt_mark
 
     def _require(self) -> None:
         if not self.active():
@@ -83,7 +92,7 @@ class Kmdb:
             if match.index == 0:
                 break
             self.console.send("c")          # the pager: continue without paging
-        self._at_prompt = True
+        self._prompt_mark = self.console.mark()
         return _clean("".join(parts))
 
     def status(self) -> MdbStatus:
@@ -119,7 +128,7 @@ class Kmdb:
         self.console.clear_crash()
         self._left = self.console.mark()
         self.console.sendline(":c")
-        self._at_prompt = False
+        self._prompt_mark = None
 
     def wait_stop(self, timeout: float = 600.0) -> str:
         """After :meth:`cont`: wait until kmdb takes over again (a breakpoint, a panic with
@@ -128,7 +137,7 @@ class Kmdb:
             return ""
         mark = self._left if self._left is not None else self.console.mark()
         self.console.expect(PROMPT, timeout=timeout, check_crash=False)
-        self._at_prompt = True
+        self._prompt_mark = self.console.mark()
         text = _clean(self.console.text_since(mark))
         if text.startswith(":c"):
             text = text.partition("\n")[2]             # the echo of :c
@@ -141,7 +150,7 @@ class Kmdb:
         self.console.clear_crash()
         mark = self._left = self.console.mark()
         self.console.sendline("$<systemdump")
-        self._at_prompt = False
+        self._prompt_mark = None
         match = self.console.expect(_DUMP_RESULT.pattern, timeout=timeout, check_crash=False)
         return DumpResult(succeeded=match.after.endswith("succeeded"),
                           text=self.console.text_since(mark))

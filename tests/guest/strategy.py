@@ -3,9 +3,13 @@
 It lets the tests and benchmarks drive the real :class:`~smartos_lab.lab.Lab`
 facade - launch, attach by name, commands over console and SSH, checkpoints,
 down - on a guest that can be built here.  Nothing in it pretends to be SmartOS.
+A lab's ``kernel_args`` go on the Linux command line; with
+``debugger_standin.KERNEL_ARGS`` among them the boot stops in a stand-in for a
+kernel debugger (tests/guest/debugger_standin.py: not kmdb).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from smartos_lab.machine.disks import create_blank
@@ -14,6 +18,7 @@ from smartos_lab.machine.shell import ConsoleShell, login
 from smartos_lab.machine.spec import Disk, MachineSpec, Nic, PortForward
 from smartos_lab.steps import Steps
 
+from . import debugger_standin
 from .build import LOGIN_PROMPT, TestGuest, ensure_test_guest
 from .machines import guest_spec
 
@@ -39,13 +44,19 @@ class TestGuestStrategy:
 
     def spec(self, lab, config, accel: str) -> MachineSpec:
         forwards = (PortForward(guest_port=22, name="ssh"),) if self.ssh else ()
+        guest = self.guest
+        if config.kernel_args:
+            guest = dataclasses.replace(guest, cmdline=f"{guest.cmdline} {config.kernel_args}")
+        if debugger_standin.wanted(config.kernel_args):
+            guest = dataclasses.replace(guest, initrd=debugger_standin.initrd_with_standin(
+                guest.initrd, lab.file("initrd-debugger-standin.img")))
         return guest_spec(
-            config.name, self.guest, memory_mib=self.memory_mib, cpus=1, accel=accel,
+            config.name, guest, memory_mib=self.memory_mib, cpus=1, accel=accel,
             disks=(Disk(lab.disks_dir / "data0.qcow2", interface="virtio", id="data0"),),
             nics=(Nic(model="virtio", forwards=forwards),))
 
     def console_factory(self):
-        return None
+        return debugger_standin.console
 
     def boot(self, machine, lab, config, steps: Steps) -> BootResult:
         steps.step("boot", "waiting for the test guest's login prompt")

@@ -129,3 +129,23 @@ def test_destroy_without_a_terminal_requires_yes_and_keeps_the_lab(capsys, one_s
     assert cli.main(["destroy", "parked", "--yes"]) == 0
     assert "destroyed lab parked" in capsys.readouterr().out
     assert not one_stopped_lab.path.exists()
+
+
+def test_up_of_a_boot_that_stopped_in_kmdb_says_how_to_go_on(capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    from smartos_lab.kmdb_stop import KmdbStop
+    from smartos_lab.lab import Lab
+
+    detached = []
+    stopped = SimpleNamespace(
+        stopped_at_boot=KmdbStop("debugger", "guest entered its kernel debugger: [0]>"),
+        status=lambda: {"state": "kmdb", "ports": {"ssh": 2222}, "accel": "tcg",
+                        "serial_log": "/labs/k/serial.log"},
+        detach=lambda: detached.append(True))
+    monkeypatch.setattr(Lab, "up", classmethod(lambda cls, name, **kw: stopped))
+    assert cli.main(["up", "k", "--platform", "/p", "--kernel-args=-kd"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("lab k stopped in kmdb at boot (QEMU runs); "
+                                   "serial log: /labs/k/serial.log")
+    assert "smartos-lab console k" in out and "ssh" not in out and detached == [True]

@@ -164,7 +164,7 @@ def _stand_in(cls):
     from smartos_lab.lab import Lab
     from smartos_lab.machine.accel import AccelChoice
     if cls is Lab:
-        return types.SimpleNamespace(shell=object(), name="lab",
+        return types.SimpleNamespace(shell=object(), name="lab", stopped_at_boot=None,
                                      machine=types.SimpleNamespace(accel=AccelChoice("tcg", "test"),
                                                                    console=object()))
     return None

@@ -288,8 +288,24 @@ class StandInShell:
         self.puts.append((Path(local), remote, timeout))
 
 
+class _QuietConsole:
+    """The serial console of a lab that is not in kmdb (lab.sh asks it first)."""
+
+    crash = None
+
+    def tail(self, chars: int = 4000) -> str:
+        return "[root@zi ~]# "
+
+    def mark(self) -> int:
+        return 0
+
+    def text_since(self, mark: int) -> str:
+        return ""
+
+
 def _lab(tmp_path, shell) -> Lab:
-    machine = SimpleNamespace(spec=MachineSpec(name="zi"))     # no gdb stub: commands may run
+    # no gdb stub, not in kmdb: commands may run
+    machine = SimpleNamespace(spec=MachineSpec(name="zi"), console=_QuietConsole())
     return Lab(lab_dir=LabDir("zi", tmp_path / "labs"), config=LabConfig(name="zi"), machine=machine,
                shell=shell, strategy=None, progress=False)
 
