@@ -137,11 +137,9 @@ class LabMagics(Magics):
             validate_name(name)
         except ConfigError as exc:
             raise UsageError(f"%lab: {exc}; type e.g. %lab workshop") from None
-        if self.lab is not None and self.lab.name == name and self.lab.machine.alive():
-            return self.lab
         found = lookup(name)
         if found.state is LabState.RUNNING:
-            lab = Lab.attach(name)
+            lab = Lab.attach(name)      # the Lab this process holds open (the notebook's), else attached
         elif found.state is LabState.STOPPED:
             lab = Lab.up(name)                          # boots again with its saved settings
         elif found.state is LabState.ABSENT:
@@ -153,7 +151,8 @@ class LabMagics(Magics):
             lab = Lab.up(name, image=str(image.path))
         else:
             raise found.error()
-        self._use(lab)
+        if lab is not self.lab:         # the same lab again keeps its undo points
+            self._use(lab)
         return lab
 
     def _use(self, lab) -> None:

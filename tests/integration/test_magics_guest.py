@@ -183,3 +183,24 @@ def test_only_the_newest_panel_of_a_lab_refreshes_on_its_timer(lab, monkeypatch)
         assert second._timer.is_alive()
     finally:
         second.stop()
+
+
+def test_lab_follows_the_notebooks_lab_after_it_was_let_go_and_attached_again(ip, lab, capsys):
+    """As notebooks 01, 01a and 06 do: ``lab.detach()`` (or a reboot), ``lab = Lab.up(NAME)``, then
+    ``%lab NAME`` selects the new Lab and ``%%sh`` runs through it."""
+    other = f"{NAME}-again"
+    first = Lab.up(other, strategy=TestGuestStrategy(), progress=False)
+    try:
+        assert ip.run_cell(f"%lab {other}").error_in_exec is None
+        first.detach()
+        again = Lab.up(other, progress=False)
+        assert again is not first
+        assert ip.run_cell(f"%lab {other}").error_in_exec is None
+        assert ip.magics_manager.registry["LabMagics"].lab is again
+        capsys.readouterr()
+        assert ip.run_cell("%%sh\necho through-the-new-lab").error_in_exec is None
+        assert "through-the-new-lab" in capsys.readouterr().out
+    finally:
+        if Lab.attach(other).machine.alive():
+            Lab.attach(other).down()
+        assert ip.run_cell(f"%lab {NAME}").error_in_exec is None

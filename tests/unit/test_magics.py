@@ -235,6 +235,21 @@ def test_lab_without_a_running_lab_or_an_image_says_what_to_do(loaded, capsys, m
     assert isinstance(err, UsageError) and "%lab" in str(err)
 
 
+def test_lab_follows_the_lab_this_process_holds_now_not_one_it_let_go(loaded, monkeypatch, tmp_path):
+    """``lab.detach()`` (or ``down()``) then ``lab = Lab.up(NAME)`` makes a new Lab: ``%lab NAME``
+    selects it (the notebooks do this after a reboot); the same Lab again keeps its undo points."""
+    from smartos_lab import lab as lab_module
+    magics = loaded.magics_manager.registry["LabMagics"]
+    let_go, held = FakeLab(tmp_path), FakeLab(tmp_path)
+    magics._use(let_go)
+    monkeypatch.setattr(lab_module, "lookup",
+                        lambda name: lab_module.LabLookup(name, lab_module.LabState.RUNNING))
+    monkeypatch.setattr(lab_module.Lab, "attach", classmethod(lambda cls, name: held))
+    assert magics.select("unit") is held and magics.lab is held
+    undo_points = magics.history = SimpleNamespace(lab=held, points=[])
+    assert magics.select("unit") is held and magics.history is undo_points
+
+
 # ---------------------------------------------------------------- %%zone (recorded vmadm list)
 
 def test_zone_runs_the_cell_through_zlogin_by_alias(lab, loaded):

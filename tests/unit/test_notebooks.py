@@ -42,11 +42,24 @@ def _read(path: Path):
     return nbformat.read(str(path), as_version=4)
 
 
+# what a magic cell's ``--out VAR`` holds, as Python the API check follows
+OUT_VALUE = {"sh": 'lab.sh("")', "gz": 'lab.sh("")', "zone": 'lab.sh("")',
+             "dtrace": 'lab.dtrace.run("", duration=1)'}
+
+
 def _code_cells(path: Path) -> list[str]:
-    """Each code cell's source with IPython magics and shell escapes blanked (same line numbers)."""
+    """Each code cell's source with IPython magics and shell escapes blanked (same line numbers);
+    a magic cell becomes the assignment its ``--out VAR`` makes, if any."""
     sources = []
     for cell in _read(path).cells:
-        if cell.cell_type != "code" or cell.source.lstrip().startswith("%%"):
+        if cell.cell_type != "code":
+            continue
+        magic = _cell_magic(cell.source)
+        if magic is not None:
+            name, line = magic
+            out = re.search(r"--out[ =](\w+)", line)
+            if out and name in OUT_VALUE:
+                sources.append(f"{out.group(1)} = {OUT_VALUE[name]}")
             continue
         lines = [("" if line.lstrip().startswith(("%", "!")) else line)
                  for line in cell.source.splitlines()]
@@ -144,6 +157,176 @@ def test_example_output_shown_is_shipped_with_the_package_with_its_source(path):
     for rel in _published_examples(path):
         text = (ROOT / "smartos_lab" / "examples" / rel).read_text()
         assert text.startswith("# source: "), rel
+
+
+# ============================================================================ magics
+
+
+def _cell_magic(source: str) -> tuple[str, str] | None:
+    """``(name, rest of the line)`` of a cell that starts with ``%%name``, else None."""
+    first = source.lstrip("\n").split("\n", 1)[0]
+    match = re.match(r"%%(\w+)(.*)", first)
+    return (match.group(1), match.group(2).strip()) if match else None
+
+
+def _line_magics(source: str) -> list[tuple[str, str]]:
+    """``(name, arguments)`` of each ``%name`` line of a cell that is not a cell magic."""
+    if _cell_magic(source) is not None:
+        return []
+    return [(m.group(1), m.group(2).strip()) for line in source.splitlines()
+            if (m := re.match(r"\s*%(?!%)(\w+)(.*)", line))]
+
+
+@dataclass(frozen=True)
+class MagicUse:
+    cell: int
+    kind: str           # "cell" | "line"
+    name: str
+    line: str           # what follows the name on its line
+    body: str = ""      # a cell magic's cell
+
+
+def _magic_uses(path: Path) -> list[MagicUse]:
+    uses = []
+    for i, cell in enumerate(c for c in _read(path).cells if c.cell_type == "code"):
+        magic = _cell_magic(cell.source)
+        if magic is not None:
+            body = cell.source.lstrip("\n").split("\n", 1)[1] if "\n" in cell.source.strip("\n") else ""
+            uses.append(MagicUse(i, "cell", magic[0], magic[1], body))
+        uses += [MagicUse(i, "line", name, line) for name, line in _line_magics(cell.source)]
+    return uses
+
+
+@functools.cache
+def _registered_lab_magics() -> dict[str, frozenset[str]]:
+    """The magics ``%load_ext smartos_lab`` registers, as a real IPython then finds them
+    (aliases such as ``%%gz`` included), plus IPython's own ``%load_ext``."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.magic import MagicAlias
+
+    from smartos_lab.notebook.magics import LabMagics
+    shell = InteractiveShell.instance(history_load_length=0)
+    try:
+        shell.extension_manager.load_extension("smartos_lab")
+        found = {}
+        for kind, table in shell.magics_manager.magics.items():
+            ours = set()
+            for name, fn in table.items():
+                owner = getattr(fn, "__self__", None)
+                if isinstance(owner, LabMagics) or (
+                        isinstance(fn, MagicAlias) and fn.magic_name in LabMagics.magics[kind]):
+                    ours.add(name)
+            found[kind] = frozenset(ours | ({"load_ext"} if kind == "line" else set()))
+        return found
+    finally:
+        InteractiveShell.clear_instance()
+
+
+LAB_MAGICS = ("sh", "gz", "zone", "dtrace", "checkpoint", "restore", "checkpoints",
+              "autocheckpoint", "undo")          # the magics that need a selected lab
+
+
+def _options_problem(use: MagicUse) -> str | None:
+    """What the magic would refuse in ``use``'s line (its own parser decides), or None.
+    ``$VAR`` and ``{expr}`` are Python variables IPython expands: any value is accepted."""
+    from IPython.core.error import UsageError
+
+    from smartos_lab.notebook import magics
+    parsers = {("cell", "sh"): lambda: magics._sh_parser("%%sh"),
+               ("cell", "gz"): lambda: magics._sh_parser("%%gz"),
+               ("cell", "zone"): magics._zone_parser, ("cell", "dtrace"): magics._dtrace_parser,
+               ("line", "lab"): lambda: magics._name_parser("%lab", "%lab [NAME]", optional=True),
+               ("line", "checkpoint"): lambda: magics._name_parser("%checkpoint", "%checkpoint NAME"),
+               ("line", "restore"): lambda: magics._name_parser("%restore", "%restore NAME")}
+    if use.kind == "line" and use.name in ("checkpoints", "undo"):
+        return f"%{use.name} takes no arguments" if use.line else None
+    if use.kind == "line" and use.name == "autocheckpoint":
+        return None if use.line in ("on", "off", "") else f"%autocheckpoint {use.line!r}"
+    if (use.kind, use.name) not in parsers:
+        return None
+    try:
+        args = magics._parse(parsers[(use.kind, use.name)](), use.line)
+        magics._variable(getattr(args, "out", None))
+    except UsageError as exc:
+        return str(exc)
+    if use.kind == "cell" and not use.body.strip():
+        return "the cell is empty"
+    return None
+
+
+WITH_MAGICS = [p for p in NOTEBOOKS if _magic_uses(p)]
+
+
+def test_the_smartos_notebooks_type_commands_with_the_lab_magics():
+    assert set(NEED_SMARTOS) | {NOTEBOOK_DIR / name for name in ANY_LAB} <= set(WITH_MAGICS)
+
+
+@pytest.mark.parametrize("path", WITH_MAGICS, ids=_ids(WITH_MAGICS))
+def test_every_magic_a_notebook_types_is_one_the_lab_extension_registers(path):
+    registered = _registered_lab_magics()
+    unknown = [f"code cell {u.cell}: {'%%' if u.kind == 'cell' else '%'}{u.name}"
+               for u in _magic_uses(path) if u.name not in registered[u.kind]]
+    assert not unknown, unknown
+
+
+@pytest.mark.parametrize("path", WITH_MAGICS, ids=_ids(WITH_MAGICS))
+def test_every_magic_line_parses_as_the_magic_parses_it(path):
+    problems = [f"code cell {u.cell}: {u.name} {u.line}: {problem}" for u in _magic_uses(path)
+                if (problem := _options_problem(u))]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_a_cell_magic_is_the_first_line_of_its_cell(path):
+    for cell in _read(path).cells:
+        if cell.cell_type == "code":
+            rest = cell.source.strip("\n").splitlines()[1:]
+            later = [line for line in rest if line.lstrip().startswith("%%")]
+            assert not later, cell.source[:80]
+
+
+@pytest.mark.parametrize("path", WITH_MAGICS, ids=_ids(WITH_MAGICS))
+def test_the_lab_is_selected_after_it_boots_and_before_the_magics_use_it(path):
+    """``%load_ext smartos_lab``, then ``%lab`` after the cell that boots the lab the Python way,
+    before any magic that needs a lab; after a cell that makes ``lab = Lab.up(...)`` again
+    (a reboot, a re-attach), ``%lab`` again before the next one."""
+    cells = [c.source for c in _read(path).cells if c.cell_type == "code"]
+    loaded = selected = False
+    booted = path.name in ANY_LAB
+    for i, source in enumerate(cells):
+        magic = _cell_magic(source)
+        if magic is None and re.search(r"^\s*lab = Lab\.up\(", source, re.M):
+            booted, selected = True, False
+        for name, line in [magic] if magic else _line_magics(source):
+            if name == "load_ext":
+                loaded = loaded or line == "smartos_lab"
+            elif name == "lab":
+                assert loaded, f"code cell {i}: %lab before %load_ext smartos_lab"
+                assert booted, f"code cell {i}: %lab before the cell that boots the lab"
+                selected = True
+            elif name in LAB_MAGICS:
+                assert selected, f"code cell {i}: %{name} with no lab selected since the lab (re)booted"
+
+
+def test_the_magic_checks_catch_drift():
+    bad = [MagicUse(0, "cell", "dtrace", "--for banana", "BEGIN { exit(0); }"),
+           MagicUse(1, "cell", "sh", "--via telnet", "uname -a"),
+           MagicUse(2, "cell", "zone", "", "zonename"),
+           MagicUse(3, "cell", "sh", "--out 2r", "id"),
+           MagicUse(4, "cell", "dtrace", "--for 5s", "\n"),
+           MagicUse(5, "line", "autocheckpoint", "maybe")]
+    assert all(_options_problem(u) for u in bad), [u for u in bad if not _options_problem(u)]
+    good = [MagicUse(0, "cell", "dtrace", "--for 5s --plot quantize --out d", "BEGIN { exit(0); }"),
+            MagicUse(1, "cell", "zone", "{uuid} --timeout 30", "zonename"),
+            MagicUse(2, "line", "lab", "$LAB")]
+    assert not [u for u in good if _options_problem(u)]
+    registered = _registered_lab_magics()
+    assert {"sh", "gz", "zone", "dtrace"} <= registered["cell"] and "bash" not in registered["cell"]
+    assert {"lab", "checkpoint", "restore", "undo", "load_ext"} <= registered["line"]
+    assert "timeit" not in registered["line"]
+    assert _cell_magic("%%dtrace --for 5s\nBEGIN {}") == ("dtrace", "--for 5s")
+    assert _line_magics("%load_ext smartos_lab\n%lab $LAB") == [("load_ext", "smartos_lab"),
+                                                                ("lab", "$LAB")]
 
 
 # ============================================================================ API check
@@ -506,6 +689,17 @@ def test_the_api_check_catches_drift():
     for text in expected:
         assert any(text in p for p in problems), (text, problems)
     assert len(problems) == len(expected), problems
+
+
+def test_the_api_check_follows_what_a_magic_cells_out_variable_holds(tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook
+    path = tmp_path / "out.ipynb"
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("%%dtrace --for 5s --out d\nBEGIN { exit(0); }"), new_code_cell("d.no_such_field"),
+        new_code_cell("%%zone web01 --out r\nzonename"), new_code_cell("r.stdout_text")]), str(path))
+    problems = ApiChecker(path.name).run(_code_cells(path))
+    assert any("DTraceResult has no attribute no_such_field" in p for p in problems), problems
+    assert any("CommandResult has no attribute stdout_text" in p for p in problems), problems
 
 
 # ============================================================================ running 00
