@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import LabError
-from .machine.rundir import lab_name_from_cmdline, proc_cmdline, proc_uid
+from .machine.rundir import lab_name_from_cmdline, proc_cmdline, proc_rss_mib, proc_uid
 
 USER_LABS = Path(".local/share/smartos-lab/labs")
 
@@ -55,11 +55,11 @@ def all_users_labs() -> list[UserLab]:
         for name in lab_names(labs) if labs.is_dir() else []:
             pid = running.get((user.pw_name, name))
             found.append(UserLab(user.pw_name, name, "running" if pid else "stopped", pid,
-                                 _rss_mib(pid), origin_label(name, labs)))
+                                 proc_rss_mib(pid), origin_label(name, labs)))
             seen.add((user.pw_name, name))
     for (user, name), pid in running.items():
         if (user, name) not in seen:        # labs kept outside the default folder
-            found.append(UserLab(user, name, "running", pid, _rss_mib(pid), "?"))
+            found.append(UserLab(user, name, "running", pid, proc_rss_mib(pid), "?"))
     return sorted(found, key=lambda lab: (lab.user, lab.name))
 
 
@@ -86,13 +86,3 @@ def _user(uid: int) -> str:
         return str(uid)
 
 
-def _rss_mib(pid: int | None) -> int:
-    if pid is None:
-        return 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 0

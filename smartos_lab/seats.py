@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import clones
 from .errors import ConfigError, HostError, LabError
-from .machine.rundir import validate_name
+from .machine.rundir import proc_rss_mib, validate_name
 from .steps import StepEvent
 
 MAX_SEATS = 500
@@ -270,7 +270,7 @@ def status(golden: str | Path, *, labs_root: Path | None = None,
             cpu = 100.0 * (_cpu_ticks(pid) - before[name]) / ticks_per_s / sample
         lab = LabDir(name, labs_root)
         rows.append(SeatStatus(name=name, state="running" if pid else "stopped", pid=pid,
-                               ram_mib=_rss_mib(pid) if pid else 0, cpu_percent=round(cpu, 1),
+                               ram_mib=proc_rss_mib(pid) if pid else 0, cpu_percent=round(cpu, 1),
                                last_activity=_last_activity(lab.path),
                                origin=clones.origin_label(name, labs_root)))
     return rows
@@ -331,14 +331,6 @@ def _cpu_ticks(pid: int) -> int:
         return 0
 
 
-def _rss_mib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 0
 
 
 def _last_activity(lab_path: Path) -> str:

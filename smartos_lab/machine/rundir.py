@@ -287,6 +287,19 @@ def proc_uid(pid: int) -> int | None:
         return None
 
 
+def proc_rss_mib(pid: int | None) -> int:
+    """Resident memory of process ``pid`` in MiB (0 if unknown or gone)."""
+    if pid is None:
+        return 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def is_lab_process(pid: int, name: str) -> bool:
     """True if ``pid`` is a live QEMU of ours (same uid) carrying ``-name smartos-lab:<name>``."""
     if pid <= 0 or proc_uid(pid) != os.getuid():
