@@ -100,3 +100,12 @@ def test_check_local_file_names_each_cause(tmp_path):
         check_local_file(tmp_path / "fifo")
     (tmp_path / "f").write_bytes(b"12345")
     assert check_local_file(tmp_path / "f") == 5
+
+
+def test_doctor_says_which_guest_network_is_used_and_why(monkeypatch):
+    from smartos_lab import doctor
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: None)
+    check = doctor.check_network()
+    assert check.ok and "slirp" in check.detail and "passt is not installed" in check.detail
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert "passt (/usr/bin/passt) is installed but not used" in doctor.check_network().detail
