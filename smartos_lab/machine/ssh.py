@@ -159,6 +159,7 @@ class SSHShell:
         self._idle: list[_Session] = []
         self._sessions = 0                  # sessions open or being opened
         self._limit = max_sessions          # lowered when the server refuses more channels
+        self._exec_only = False             # set when a persistent session cannot start
 
     def __repr__(self) -> str:
         return f"<SSHShell {self.user}@{self.host}:{self.port}>"
@@ -301,7 +302,7 @@ class SSHShell:
     def _run_bytes(self, command: str, timeout: float, *, on_output: OnOutput | None = None,
                    stdin: bytes | None = None, clean: bool = False) -> BytesResult:
         refuse_nul(command)
-        if clean:
+        if clean or self._exec_only:
             out = io.BytesIO()
             status, err, duration = self._exec(command, timeout, out,
                                                None if stdin is None else io.BytesIO(stdin),
@@ -311,7 +312,17 @@ class SSHShell:
         deadline = started + timeout
         if not self.connected:
             raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
-        session = self._acquire(command, deadline)
+        try:
+            session = self._acquire(command, deadline)
+        except TransportError as err:
+            if not getattr(err, "startup", False):
+                raise
+            # the guest's /bin/sh does not run as a command session: one exec channel per command
+            if not self._exec_only:
+                self._exec_only = True
+                log.warning("%s: %s; commands run in an exec channel each from now on", self, err)
+            return self._run_bytes(command, max(0.1, deadline - time.monotonic()),
+                                   on_output=on_output, clean=True)
         try:
             status, out, err = session.run(command, deadline, on_output)
         finally:
@@ -553,8 +564,10 @@ class _Session:
             self.pid = int(out)
         except (ValueError, GuestError) as err:
             self.close()
-            raise TransportError(f"SSH: the guest's /bin/sh did not start as a command "
-                                 f"session: {err}") from None
+            exc = TransportError(f"SSH: the guest's /bin/sh did not start as a command "
+                                 f"session: {err}")
+            exc.startup = True
+            raise exc from None
         except BaseException:
             self.close()
             raise

@@ -109,3 +109,28 @@ def test_doctor_says_which_guest_network_is_used_and_why(monkeypatch):
     assert check.ok and "slirp" in check.detail and "passt is not installed" in check.detail
     monkeypatch.setattr(doctor.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert "passt (/usr/bin/passt) is installed but not used" in doctor.check_network().detail
+
+
+def test_ssh_falls_back_to_exec_channels_once_when_a_session_cannot_start(monkeypatch, caplog):
+    from smartos_lab.errors import TransportError
+    from smartos_lab.machine import ssh as ssh_mod
+    shell = ssh_mod.SSHShell("127.0.0.1", 22, "root", "/nonexistent")
+    monkeypatch.setattr(ssh_mod.SSHShell, "connected", property(lambda self: True))
+
+    def no_session(command, deadline):
+        err = TransportError("SSH: the guest's /bin/sh did not start as a command session")
+        err.startup = True
+        raise err
+    ran: list[str] = []
+
+    def fake_exec(command, timeout, sink, source=None, *, on_output=None):
+        ran.append(command)
+        sink.write(b"out\n")
+        return 0, b"", 0.01
+    monkeypatch.setattr(shell, "_acquire", no_session)
+    monkeypatch.setattr(shell, "_exec", fake_exec)
+    with caplog.at_level("WARNING", logger="smartos_lab.machine.ssh"):
+        assert shell.run("echo out").stdout == "out\n"
+        assert shell.run("echo again").stdout == "out\n"
+    assert ran == ["echo out", "echo again"]
+    assert len([r for r in caplog.records if "exec channel each" in r.getMessage()]) == 1
