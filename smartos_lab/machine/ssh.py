@@ -68,6 +68,7 @@ RETRY_MAX = 4.0
 KILL_TIMEOUT = 2.0          # for the exec channel that signals a command's processes
 STOP_WAIT = 1.5             # how long a signalled command gets to end its frame
 STOP_BUDGET = 6.0           # stopping a command takes at most this long
+SESSION_ATTEMPTS = 3        # tries to open a persistent session
 
 
 def generate_keypair(private_path: str | os.PathLike) -> str:
@@ -245,7 +246,7 @@ class SSHShell:
                     raise _timeout(command, f"all {self._sessions} SSH sessions stayed busy")
                 self._cond.wait(min(remaining, POLL))
         try:
-            return _Session(self, deadline)
+            return self._open_session(deadline)
         except BaseException as err:
             with self._cond:
                 self._sessions -= 1
@@ -258,6 +259,20 @@ class SSHShell:
             if getattr(err, "refused", False) and self._sessions > 0:
                 return self._acquire(command, deadline)
             raise
+
+    def _open_session(self, deadline: float) -> _Session:
+        """A new session; a channel the server closed at once (dropbear does while it still
+        reaps a killed session) is tried again a few times before the deadline."""
+        for attempt in range(1, SESSION_ATTEMPTS + 1):
+            try:
+                return _Session(self, deadline)
+            except TransportError as err:
+                if (getattr(err, "refused", False) or getattr(err, "startup", False)
+                        or attempt == SESSION_ATTEMPTS or not self.connected
+                        or time.monotonic() + 0.2 * attempt >= deadline):
+                    raise
+                time.sleep(0.2 * attempt)
+        raise AssertionError("not reached")
 
     def _release(self, session: _Session) -> None:
         with self._cond:
@@ -597,11 +612,12 @@ class _Session:
                 self.close()
                 raise TransportError(f"SSH connection lost while running {command!r}: "
                                      f"{exc}") from None
-        except CommandTimeout as err:
-            self._stop(frames)
-            raise err from None
-        except KeyboardInterrupt:
-            self._stop(frames)
+        except (CommandTimeout, KeyboardInterrupt):
+            try:
+                self._stop(frames)
+            except BaseException:               # e.g. a second interrupt: drop the session
+                self.close()
+                raise
             raise
         except BaseException:
             self.close()
