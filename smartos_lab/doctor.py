@@ -45,6 +45,7 @@ def run_checks() -> list[Check]:
         check_disk_space("cache", paths.cache_dir()),
         check_disk_space("home", paths.home_dir()),
         check_run_root(paths.run_root()),
+        check_network(),
         *[check_python(mod) for mod in PYTHON_DEPS],
     ]
 
@@ -95,6 +96,20 @@ def check_accel() -> list[Check]:
                    "KVM guests inside SmartOS need a KVM host with nested=1 (kvm_intel/kvm_amd)",
                    required=False)
     return [accel, nested]
+
+
+def check_network() -> Check:
+    """Which guest network backend labs use, and why (informational)."""
+    passt = shutil.which("passt")
+    if passt is None:
+        why = "passt is not installed"
+    else:
+        why = (f"passt ({passt}) is installed but not used: through QEMU 7.2's -netdev stream "
+               "its 127.0.0.1 forwards did not reach the test guest here (see "
+               "benchmarks/README.md)")
+    return Check("guest network", True,
+                 f"QEMU user-mode networking (slirp), forwards on 127.0.0.1 only; {why}",
+                 required=False)
 
 
 def check_disk_space(label: str, path: Path) -> Check:

@@ -107,6 +107,7 @@ SEND_TIMEOUT = 30.0         # how long ``send`` waits for the guest side to take
 COALESCE_BELOW = 4096       # a read this small while output streams ...
 COALESCE_STREAMING = 0.005  # (i.e. within this long of the previous read) ...
 COALESCE_DELAY = 0.001      # ... lets output gather this long before the next read
+COALESCE_AFTER = 64         # ... once more than this many such reads came in a row
 
 
 @functools.lru_cache(maxsize=16)
@@ -285,7 +286,7 @@ class Console:
 
     # --- drain thread -----------------------------------------------------------
     def _drain(self) -> None:
-        last_read = 0.0
+        last_read, streaming = 0.0, 0
         try:
             while not self._closing:
                 try:
@@ -307,10 +308,12 @@ class Console:
                 self._on_bytes(data)
                 # An emulated UART reaches the socket one byte per write: while output
                 # streams, let it gather for a moment instead of waking up for every byte
-                # (the wake-ups would take the CPU the emulation needs).  The first read
-                # after a pause is never delayed.
+                # (the wake-ups would take the CPU the emulation needs).  Short answers
+                # (a prompt, a command's markers) are never delayed: only a stream of
+                # more than COALESCE_AFTER small reads in a row is.
                 now = time.monotonic()
-                if len(data) < COALESCE_BELOW and now - last_read < COALESCE_STREAMING:
+                streaming = streaming + 1 if now - last_read < COALESCE_STREAMING else 0
+                if len(data) < COALESCE_BELOW and streaming > COALESCE_AFTER:
                     time.sleep(COALESCE_DELAY)
                 last_read = now
         except Exception:                           # never die silently

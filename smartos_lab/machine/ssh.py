@@ -68,6 +68,7 @@ RETRY_MAX = 4.0
 KILL_TIMEOUT = 2.0          # for the exec channel that signals a command's processes
 STOP_WAIT = 1.5             # how long a signalled command gets to end its frame
 STOP_BUDGET = 6.0           # stopping a command takes at most this long
+SESSION_ATTEMPTS = 3        # tries to open a persistent session
 
 
 def generate_keypair(private_path: str | os.PathLike) -> str:
@@ -159,6 +160,7 @@ class SSHShell:
         self._idle: list[_Session] = []
         self._sessions = 0                  # sessions open or being opened
         self._limit = max_sessions          # lowered when the server refuses more channels
+        self._exec_only = False             # set when a persistent session cannot start
 
     def __repr__(self) -> str:
         return f"<SSHShell {self.user}@{self.host}:{self.port}>"
@@ -244,7 +246,7 @@ class SSHShell:
                     raise _timeout(command, f"all {self._sessions} SSH sessions stayed busy")
                 self._cond.wait(min(remaining, POLL))
         try:
-            return _Session(self, deadline)
+            return self._open_session(deadline)
         except BaseException as err:
             with self._cond:
                 self._sessions -= 1
@@ -257,6 +259,20 @@ class SSHShell:
             if getattr(err, "refused", False) and self._sessions > 0:
                 return self._acquire(command, deadline)
             raise
+
+    def _open_session(self, deadline: float) -> _Session:
+        """A new session; a channel the server closed at once (dropbear does while it still
+        reaps a killed session) is tried again a few times before the deadline."""
+        for attempt in range(1, SESSION_ATTEMPTS + 1):
+            try:
+                return _Session(self, deadline)
+            except TransportError as err:
+                if (getattr(err, "refused", False) or getattr(err, "startup", False)
+                        or attempt == SESSION_ATTEMPTS or not self.connected
+                        or time.monotonic() + 0.2 * attempt >= deadline):
+                    raise
+                time.sleep(0.2 * attempt)
+        raise AssertionError("not reached")
 
     def _release(self, session: _Session) -> None:
         with self._cond:
@@ -301,7 +317,7 @@ class SSHShell:
     def _run_bytes(self, command: str, timeout: float, *, on_output: OnOutput | None = None,
                    stdin: bytes | None = None, clean: bool = False) -> BytesResult:
         refuse_nul(command)
-        if clean:
+        if clean or self._exec_only:
             out = io.BytesIO()
             status, err, duration = self._exec(command, timeout, out,
                                                None if stdin is None else io.BytesIO(stdin),
@@ -311,7 +327,17 @@ class SSHShell:
         deadline = started + timeout
         if not self.connected:
             raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
-        session = self._acquire(command, deadline)
+        try:
+            session = self._acquire(command, deadline)
+        except TransportError as err:
+            if not getattr(err, "startup", False):
+                raise
+            # the guest's /bin/sh does not run as a command session: one exec channel per command
+            if not self._exec_only:
+                self._exec_only = True
+                log.warning("%s: %s; commands run in an exec channel each from now on", self, err)
+            return self._run_bytes(command, max(0.1, deadline - time.monotonic()),
+                                   on_output=on_output, clean=True)
         try:
             status, out, err = session.run(command, deadline, on_output)
         finally:
@@ -553,8 +579,10 @@ class _Session:
             self.pid = int(out)
         except (ValueError, GuestError) as err:
             self.close()
-            raise TransportError(f"SSH: the guest's /bin/sh did not start as a command "
-                                 f"session: {err}") from None
+            exc = TransportError(f"SSH: the guest's /bin/sh did not start as a command "
+                                 f"session: {err}")
+            exc.startup = True
+            raise exc from None
         except BaseException:
             self.close()
             raise
@@ -584,11 +612,12 @@ class _Session:
                 self.close()
                 raise TransportError(f"SSH connection lost while running {command!r}: "
                                      f"{exc}") from None
-        except CommandTimeout as err:
-            self._stop(frames)
-            raise err from None
-        except KeyboardInterrupt:
-            self._stop(frames)
+        except (CommandTimeout, KeyboardInterrupt):
+            try:
+                self._stop(frames)
+            except BaseException:               # e.g. a second interrupt: drop the session
+                self.close()
+                raise
             raise
         except BaseException:
             self.close()
