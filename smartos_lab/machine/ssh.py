@@ -59,6 +59,7 @@ from ..errors import CommandTimeout, ConfigError, GuestError, TransportError
 from .result import CommandResult, OnOutput, Stream, refuse_nul
 
 log = logging.getLogger(__name__)
+RECONNECT_TIMEOUT = 15.0        # a dropped connection is tried again this long within a command
 
 COPY_CHUNK = 1 << 16
 POLL = 0.5                  # longest wait between looks at the deadline and ``abort_check``
@@ -206,6 +207,16 @@ class SSHShell:
             self._client = client
             return self
 
+    def _reconnect_if_dropped(self, deadline: float) -> None:
+        """Connect again, once, if the server dropped the connection (dropbear can end it while
+        it reaps a killed session shell); a shell never connected or closed stays closed."""
+        if self.connected:
+            return
+        if self._client is None:
+            raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
+        log.warning("%s: the SSH connection was dropped; connecting again", self)
+        self.connect(timeout=max(1.0, min(RECONNECT_TIMEOUT, deadline - time.monotonic())))
+
     def close(self) -> None:
         self._drop_sessions()
         if self._client is not None:
@@ -325,10 +336,15 @@ class SSHShell:
             return BytesResult(command, status, out.getvalue(), err, duration)
         started = time.monotonic()
         deadline = started + timeout
-        if not self.connected:
-            raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
+        self._reconnect_if_dropped(deadline)
         try:
-            session = self._acquire(command, deadline)
+            try:
+                session = self._acquire(command, deadline)
+            except TransportError:
+                if self.connected or self._client is None:
+                    raise
+                self._reconnect_if_dropped(deadline)    # dropped while the session opened
+                session = self._acquire(command, deadline)
         except TransportError as err:
             if not getattr(err, "startup", False):
                 raise

@@ -134,3 +134,35 @@ def test_ssh_falls_back_to_exec_channels_once_when_a_session_cannot_start(monkey
         assert shell.run("echo again").stdout == "out\n"
     assert ran == ["echo out", "echo again"]
     assert len([r for r in caplog.records if "exec channel each" in r.getMessage()]) == 1
+
+
+# --- a dropped SSH connection ----------------------------------------------------------------
+class _DeadClient:
+    """A paramiko client whose transport the server has dropped."""
+
+    def get_transport(self):
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_connection_the_server_dropped_is_connected_again_once(monkeypatch):
+    from smartos_lab.machine.ssh import SSHShell
+
+    shell = SSHShell("127.0.0.1", 22, "root", "/nonexistent")
+    shell._client = _DeadClient()
+    calls = []
+    monkeypatch.setattr(shell, "connect", lambda timeout: calls.append(timeout) or shell)
+    shell._reconnect_if_dropped(deadline=float("inf"))
+    assert len(calls) == 1 and 1.0 <= calls[0] <= 15.0
+
+
+def test_a_shell_never_connected_or_closed_is_not_connected_behind_the_callers_back(monkeypatch):
+    from smartos_lab.errors import TransportError
+    from smartos_lab.machine.ssh import SSHShell
+
+    shell = SSHShell("127.0.0.1", 22, "root", "/nonexistent")
+    monkeypatch.setattr(shell, "connect", lambda timeout: pytest.fail("must not connect"))
+    with pytest.raises(TransportError, match="not connected"):
+        shell._reconnect_if_dropped(deadline=float("inf"))
