@@ -9,9 +9,12 @@ kernel debugger (tests/guest/debugger_standin.py: not kmdb).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+from collections.abc import Iterator
 
+from smartos_lab.lab import Lab, register_strategy
 from smartos_lab.machine.disks import create_blank
 from smartos_lab.machine.guest import BootResult, GuestShell
 from smartos_lab.machine.shell import ConsoleShell, login
@@ -76,3 +79,15 @@ class TestGuestStrategy:
         if port:
             guest.enable_ssh("127.0.0.1", port, "root", lab.ssh_key, timeout=60)
         return guest
+
+
+@contextlib.contextmanager
+def booted_test_guest_lab(name: str) -> Iterator[Lab]:
+    """A test-guest lab ``name`` for a test module: booted, yielded, stopped if still running."""
+    register_strategy("test-guest", TestGuestStrategy)
+    lab = Lab.up(name, strategy=TestGuestStrategy(), progress=False)
+    try:
+        yield lab
+    finally:
+        if lab.machine.alive():
+            lab.down()

@@ -14,10 +14,10 @@ import textwrap
 import pytest
 
 from smartos_lab.errors import CheckpointError, ConfigError, LabNotFound
-from smartos_lab.lab import Lab, LabDir, register_strategy
+from smartos_lab.lab import Lab, LabDir
 from smartos_lab.machine.registry import running_labs
 from smartos_lab.steps import StepKind
-from tests.guest.strategy import TestGuestStrategy
+from tests.guest.strategy import TestGuestStrategy, booted_test_guest_lab
 
 pytestmark = pytest.mark.guest
 
@@ -26,11 +26,8 @@ NAME = f"facade-{os.getpid()}"
 
 @pytest.fixture(scope="module")
 def lab():
-    register_strategy("test-guest", TestGuestStrategy)
-    lab = Lab.up(NAME, strategy=TestGuestStrategy(), progress=False)
-    yield lab
-    if lab.machine.alive():
-        lab.down()
+    with booted_test_guest_lab(NAME) as lab:
+        yield lab
 
 
 def test_up_returns_a_logged_in_lab_that_runs_commands_over_ssh(lab):
@@ -54,7 +51,7 @@ def test_a_second_process_is_told_the_console_is_held_instead_of_waiting(lab):
         import sys, time
         from smartos_lab.errors import LabError
         from smartos_lab.lab import Lab, register_strategy
-        from tests.guest.strategy import TestGuestStrategy
+        from tests.guest.strategy import TestGuestStrategy, booted_test_guest_lab
         register_strategy("test-guest", TestGuestStrategy)
         started = time.monotonic()
         try:
@@ -98,7 +95,7 @@ def test_another_process_attaches_by_name_after_we_let_go(lab):
     lab.detach()
     script = textwrap.dedent(f"""
         from smartos_lab.lab import Lab, register_strategy
-        from tests.guest.strategy import TestGuestStrategy
+        from tests.guest.strategy import TestGuestStrategy, booted_test_guest_lab
         register_strategy("test-guest", TestGuestStrategy)
         lab = Lab.attach({NAME!r})
         print(lab.sh("echo from-another-process").stdout, end="")

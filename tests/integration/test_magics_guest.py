@@ -6,7 +6,6 @@ SSH and the console, streaming, interrupts, QEMU checkpoints - is the real code.
 """
 from __future__ import annotations
 
-import io
 import os
 import signal
 import threading
@@ -15,10 +14,11 @@ import time
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from smartos_lab.lab import Lab, register_strategy
+from smartos_lab.lab import Lab
 from smartos_lab.notebook.cells import CellError
 from smartos_lab.notebook.panel import LabPanel, lab_facts, panel_text
-from tests.guest.strategy import TestGuestStrategy
+from tests.guest.strategy import TestGuestStrategy, booted_test_guest_lab
+from tests.streams import Stamped
 
 pytestmark = pytest.mark.guest
 
@@ -27,11 +27,8 @@ NAME = f"magics-{os.getpid()}"
 
 @pytest.fixture(scope="module")
 def lab():
-    register_strategy("test-guest", TestGuestStrategy)
-    lab = Lab.up(NAME, strategy=TestGuestStrategy(), progress=False)
-    yield lab
-    if lab.machine.alive():
-        lab.down()
+    with booted_test_guest_lab(NAME) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +40,6 @@ def ip(lab):
     yield shell
     shell.run_line_magic("autocheckpoint", "off")
     InteractiveShell.clear_instance()
-
-
-class Stamped(io.StringIO):
-    def __init__(self):
-        super().__init__()
-        self.times: list[tuple[float, str]] = []
-
-    def write(self, text: str) -> int:
-        self.times.append((time.monotonic(), text))
-        return super().write(text)
 
 
 def test_lab_selects_the_running_lab_and_shows_it(ip, lab, capsys):

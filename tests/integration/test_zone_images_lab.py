@@ -19,8 +19,7 @@ import pytest
 
 from smartos_lab.errors import CommandFailed, TransportError
 from smartos_lab.images.zone_images import ZoneImageCache
-from smartos_lab.lab import Lab
-from tests.guest.strategy import TestGuestStrategy
+from tests.guest.strategy import booted_test_guest_lab
 from tests.unit._parser_fixtures import fixture
 
 pytestmark = pytest.mark.guest
@@ -33,10 +32,8 @@ DATA = os.urandom(3 << 20)          # bigger than the console copy limit: must g
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab.up(NAME, strategy=TestGuestStrategy(), progress=False)
-    yield lab
-    if lab.machine.alive():
-        lab.down()
+    with booted_test_guest_lab(NAME) as lab:
+        yield lab
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ against the test guest are in tests/integration/test_magics_guest.py.
 """
 from __future__ import annotations
 
-import io
 import os
 import selectors
 import subprocess
@@ -29,6 +28,7 @@ from smartos_lab.notebook import magics as magics_module
 from smartos_lab.notebook.cells import CellError
 from smartos_lab.toolkits.dtrace import DTrace
 from smartos_lab.toolkits.zones import Zones
+from tests.streams import Stamped
 
 from ._parser_fixtures import fixture
 from ._runners import RecordingRunner
@@ -145,18 +145,6 @@ def test_load_ext_replaces_the_host_sh_and_says_so_once(ip, capsys):
 
 
 # ---------------------------------------------------------------- %%sh
-
-class Stamped(io.StringIO):
-    """A cell's stdout that records when each piece arrived."""
-
-    def __init__(self):
-        super().__init__()
-        self.times: list[tuple[float, str]] = []
-
-    def write(self, text: str) -> int:
-        self.times.append((time.monotonic(), text))
-        return super().write(text)
-
 
 def test_sh_streams_output_into_the_cell_as_it_is_printed(lab, loaded, monkeypatch):
     out = Stamped()
