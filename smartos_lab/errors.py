@@ -147,6 +147,15 @@ class QMPTimeout(QMPError):
     """A QMP command got no answer in time."""
 
 
+class QMPCommandError(QMPError):
+    """QEMU answered a command with an error (its ``error.class`` is :attr:`error_class`)."""
+
+    def __init__(self, message: str, error_class: str, desc: str):
+        super().__init__(message)
+        self.error_class = error_class
+        self.desc = desc
+
+
 class CheckpointError(LabError):
     """A checkpoint could not be saved, restored, listed or deleted."""
 

@@ -1,37 +1,29 @@
-"""QMP: qemu.qmp's asyncio ``QMPClient`` behind a synchronous facade.
+"""QMP: a synchronous, thread-safe client for one QEMU's monitor socket.
 
-The client runs on a private event loop in a daemon thread, so the facade
-works the same in plain scripts and inside Jupyter (where the calling thread
-already runs a loop and ``run_until_complete`` would fail).  Every call has a
-timeout (:class:`QMPTimeout`); a dead QEMU or a closed socket gives
-:class:`QMPError`, never a hang.  (The library's own ERROR log lines for our
-client are silenced: the same failures reach the caller as those errors.)
+Commands, keys, disks and events on top of :class:`QMPConnection` (the wire
+protocol, in ``qmpprotocol``).  It works the same in plain scripts and inside
+Jupyter, where the calling thread already runs an asyncio loop.  Every call
+has a timeout (:class:`QMPTimeout`); a dead QEMU or a closed socket gives
+:class:`QMPError`, never a hang.
 
 A QEMU QMP socket serves one client at a time; a second client connects but
 gets no greeting (:class:`QMPTimeout`).  See ``RunDir.qmp_sockets``.
 """
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from qemu.qmp import EventListener, ExecuteError, QMPClient, Runstate
-from qemu.qmp import QMPError as _LibQMPError
+from ..errors import QMPCommandError, QMPError, QMPTimeout
+from .qmpprotocol import QMPConnection
 
-from ..errors import QMPError, QMPTimeout
+__all__ = ["QMP", "QMPCommandError", "PNG_MAGIC"]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CLIENT_NAME = "smartos-lab"
-# Failures reach the caller as typed errors; the library would also log them at ERROR.
-logging.getLogger(f"qemu.qmp.protocol.{CLIENT_NAME}").setLevel(logging.CRITICAL)
-_TIMEOUTS = (TimeoutError, asyncio.TimeoutError, concurrent.futures.TimeoutError)
 
 # Characters typed by send_keys(str): char -> (qcode, needs shift)
 _KEYS: dict[str, tuple[str, bool]] = {
@@ -56,13 +48,10 @@ for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
 class QMP:
     """A QMP connection to one QEMU (synchronous; thread-safe)."""
 
-    def __init__(self, socket_path: str | Path, *, timeout: float = 10.0, name: str = CLIENT_NAME):
+    def __init__(self, socket_path: str | Path, *, timeout: float = 10.0):
         self.socket_path = Path(socket_path)
         self.timeout = timeout
-        self._name = name
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._client: QMPClient | None = None
+        self._conn: QMPConnection | None = None
         self._cond = threading.Condition()
         self._log: deque[tuple[int, dict]] = deque(maxlen=1000)   # (sequence number, event)
         self._seq = 0
@@ -74,45 +63,26 @@ class QMP:
         """Connect and negotiate capabilities (QMPTimeout if QEMU does not greet in time)."""
         if self.connected:
             return self
-        self._start_loop()
-
-        async def _connect() -> None:
-            client = _Client(self._name)
-            client.register_listener(_Recorder(self._record_event, client.events))
-            try:
-                await client.connect(str(self.socket_path))
-            except BaseException:
-                await client.disconnect()
-                raise
-            self._client = client
-
-        self._run(_connect, timeout, f"connect to QMP socket {self.socket_path}")
+        conn = QMPConnection(self.socket_path, self._record_event, self._wake_waiters)
+        conn.connect(self.timeout if timeout is None else timeout)
+        self._conn = conn
         return self
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and self._client.runstate == Runstate.RUNNING
+        return self._conn is not None and self._conn.connected
 
     def close(self) -> None:
-        """Disconnect and stop the loop thread (idempotent)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
+        """Disconnect (idempotent)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        self._wake_waiters()
 
-        async def _close() -> None:
-            if self._client:
-                await self._client.disconnect()
-
-        if thread.is_alive():
-            try:
-                self._run(_close, 5.0, "close QMP")
-            except (QMPError, _LibQMPError, OSError, EOFError):
-                pass
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(5.0)
-        if not thread.is_alive():
-            loop.close()
-        self._loop = self._thread = self._client = None
+    def _wake_waiters(self) -> None:
+        """Let every :meth:`wait_event` see that the connection is gone."""
+        with self._cond:
+            self._cond.notify_all()
 
     def __enter__(self) -> QMP:
         return self.connect()
@@ -120,19 +90,15 @@ class QMP:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
-
     # --- commands -------------------------------------------------------------------
     def execute(self, cmd: str, args: dict[str, Any] | None = None, *,
                 timeout: float | None = None) -> Any:
-        """Run one QMP command and return its ``return`` value."""
-        if self._client is None:
+        """Run one QMP command and return its ``return`` value
+        (:class:`QMPCommandError` when QEMU answers with an error)."""
+        conn = self._conn
+        if conn is None:
             raise QMPError(f"QMP not connected ({self.socket_path}); call connect() first")
-        client = self._client
-        return self._run(lambda: client.execute(cmd, args), timeout, f"QMP {cmd}")
+        return conn.execute(cmd, args, self.timeout if timeout is None else timeout, f"QMP {cmd}")
 
     def status(self) -> str:
         """QEMU's run state: ``running``, ``paused``, ``prelaunch``, ``shutdown``, ..."""
@@ -290,84 +256,6 @@ class QMP:
             oldest = self._log[0][0]
             self._consumed = {s for s in self._consumed if s >= oldest}
             self._cond.notify_all()
-
-    # --- the private loop -----------------------------------------------------------
-    def _start_loop(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def _main() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=_main, name=f"qmp:{self.socket_path.parent.name}",
-                                        daemon=True)
-        self._thread.start()
-        ready.wait(5.0)
-
-    def _run(self, fn: Callable[[], Awaitable[Any]], timeout: float | None, what: str) -> Any:
-        loop = self._loop
-        if loop is None or self._thread is None or not self._thread.is_alive():
-            raise QMPError(f"{what}: QMP is closed")
-        if threading.current_thread() is self._thread:
-            raise QMPError(f"{what}: called from QMP's own event loop thread")
-        timeout = self.timeout if timeout is None else timeout
-        # the caller's thread waits with the timeout and cancels on expiry: an
-        # asyncio.wait_for around the call would cost a task and a timer per call
-        fut = asyncio.run_coroutine_threadsafe(fn(), loop)
-        try:
-            return fut.result(timeout)
-        except _TIMEOUTS:
-            fut.cancel()
-            raise QMPTimeout(f"{what}: no answer within {timeout:g} s ({self.socket_path})") from None
-        except ExecuteError as exc:
-            raise QMPError(f"{what} failed: {exc.error_class}: {exc}") from exc
-        except (_LibQMPError, OSError, EOFError) as exc:
-            raise QMPError(f"{what}: {type(exc).__name__}: {exc} "
-                           f"(is QEMU still running? socket {self.socket_path})") from exc
-
-
-class _Client(QMPClient):
-    """``QMPClient`` without its per-message debug text when debug logging is off.
-
-    The library's message hooks log ``str(msg)`` eagerly (a JSON encoding of
-    every command and reply, ~0.06 ms a call, a quarter of a ``query-status``
-    round trip here) even when nothing logs at DEBUG; these hooks are meant
-    to be overridden, and keep the library's behaviour when DEBUG is on.
-    """
-
-    def _cb_outbound(self, msg: Any) -> Any:
-        if self.logger.isEnabledFor(logging.DEBUG):
-            return super()._cb_outbound(msg)
-        return msg
-
-    def _cb_inbound(self, msg: Any) -> Any:
-        if self.logger.isEnabledFor(logging.DEBUG):
-            return super()._cb_inbound(msg)
-        return msg
-
-
-class _Recorder(EventListener):
-    """Records every event as the client receives it, in order with command replies.
-
-    (A plain listener's queue is read later by a task, so an event could be
-    logged after the reply of a command that caused it.)  Also empties the
-    client's default listener, which nobody reads.
-    """
-
-    def __init__(self, record: Callable[[Any], None], default: EventListener):
-        super().__init__()
-        self._record = record
-        self._default = default
-
-    def accept(self, event: Any) -> bool:
-        self._record(event)
-        self._default.clear()
-        return False
 
 
 def _event_matches(ev: dict, name: str, match: dict[str, Any] | None) -> bool:

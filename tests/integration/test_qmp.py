@@ -48,6 +48,28 @@ def test_query_status_round_trip_is_fast(machine):
     assert p50 < 20
 
 
+def test_many_threads_share_one_connection_and_each_gets_its_own_answer(machine):
+    key_of = {"query-status": "status", "query-kvm": "enabled", "query-version": "qemu"}
+    commands = list(key_of)
+    errors: list[BaseException] = []
+
+    def caller(i: int) -> None:
+        try:
+            for n in range(50):
+                cmd = commands[(i + n) % len(commands)]
+                reply = machine.qmp.execute(cmd, timeout=30)
+                assert key_of[cmd] in reply, (cmd, reply)
+        except BaseException as exc:                    # collected for the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads)
+
+
 def test_status_pause_resume_and_their_events(machine):
     assert machine.qmp.status() == "running"
     machine.qmp.event_mark()
