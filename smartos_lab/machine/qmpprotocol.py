@@ -67,19 +67,22 @@ class QMPConnection:
         """Connect, read the greeting and leave capabilities negotiation (QMPTimeout/QMPError)."""
         deadline = time.monotonic() + timeout
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stage = "greeting"
         try:
             sock.settimeout(timeout)
             sock.connect(str(self.path))
             rfile = sock.makefile("rb")
-            self.greeting = Greeting(self._read_handshake(sock, rfile, deadline, "greeting"))
+            self.greeting = Greeting(self._read_handshake(sock, rfile, deadline, stage))
+            stage = "answer to qmp_capabilities"
             sock.sendall(bytes(Message({"execute": "qmp_capabilities"})) + b"\n")
-            reply = self._read_handshake(sock, rfile, deadline, "qmp_capabilities reply")
+            reply = self._read_handshake(sock, rfile, deadline, stage)
             if "error" in reply:
                 raise QMPError(f"QMP capabilities negotiation refused: {reply['error']}")
         except TimeoutError:
             sock.close()
-            raise QMPTimeout(f"connect to QMP socket {self.path}: no greeting within "
-                             f"{timeout:g} s (another client may hold it)") from None
+            hint = " (another client may hold it)" if stage == "greeting" else ""
+            raise QMPTimeout(f"connect to QMP socket {self.path}: no {stage} within "
+                             f"{timeout:g} s{hint}") from None
         except (OSError, EOFError, ProtocolError, KeyError, TypeError, ValueError) as exc:
             sock.close()
             raise QMPError(f"connect to QMP socket {self.path}: {type(exc).__name__}: {exc}"
@@ -248,6 +251,8 @@ def _read_replies(ref: weakref.ref[QMPConnection], rfile: BinaryIO) -> None:
                 del conn
     except (OSError, ValueError) as exc:
         why = f"QMP connection lost: {type(exc).__name__}: {exc}"
+    finally:
+        rfile.close()             # the socket's file descriptor is released with its last user
     conn = ref()
     if conn is not None:
         conn._lose(why)

@@ -230,3 +230,12 @@ def test_close_is_idempotent_and_later_calls_say_connect_first(qmp):
     qmp.close()
     with pytest.raises(QMPError, match="call connect"):
         qmp.status()
+
+
+def test_a_server_that_greets_but_never_accepts_capabilities_times_out_saying_so(tmp_path):
+    peer = Peer(tmp_path / "slow.sock", negotiate=False)
+    try:
+        with pytest.raises(QMPTimeout, match="no answer to qmp_capabilities within 0.3 s"):
+            QMP(tmp_path / "slow.sock").connect(timeout=0.3)
+    finally:
+        peer.close()
