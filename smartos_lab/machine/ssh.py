@@ -31,6 +31,16 @@ forgets an open it gave up on, so a late answer leaves a channel open on the
 server for good.  A stale connection is replaced by a new one as soon as no
 command is using it.
 
+A new channel waits (``QUIET_WAIT`` at most) until the server has reaped every
+process of ours that may end: commands of exec channels, session shells we
+ended.  dropbear before 2024.86 closes a session channel whose ``exec`` request
+it has not read yet whenever it handles a SIGCHLD (common-channel.c
+``check_close``: ``sesscheckclose`` allows closing while ``pid == 0``; upstream
+fix 71521d1b "Don't close channels when a PID hasn't started"): the exec then
+fails ("Channel closed"), or the command is spawned on the closed channel and
+its first output trips ``dropbear_assert(!channel->sent_close)`` in
+``send_msg_channel_data``: the whole connection ends.
+
 Exec channels, one new session per command (``run(clean=True)``,
 ``run_bytes(stdin=...)``, ``put``/``get``), are the fallback; files move over
 them (``cat > path`` / ``cat path``), which works with any sshd, also dropbear
@@ -77,6 +87,7 @@ KILL_TIMEOUT = 2.0          # for the exec channel that signals a command's proc
 STOP_WAIT = 1.5             # how long a signalled command gets to end its frame
 STOP_BUDGET = 6.0           # stopping a command takes at most this long
 SESSION_ATTEMPTS = 3        # tries to open a persistent session
+QUIET_WAIT = 3.0            # a new channel waits this long at most for ending processes
 
 
 def generate_keypair(private_path: str | os.PathLike) -> str:
@@ -172,6 +183,7 @@ class SSHShell:
         self._busy = 0                      # commands and copies running (they hold the connection)
         self._stale: object | None = None   # a transport a channel request timed out on
         self._connecting = False
+        self._ending: set[paramiko.Channel] = set()    # channels whose process may end soon
 
     def __repr__(self) -> str:
         return f"<SSHShell {self.user}@{self.host}:{self.port}>"
@@ -263,6 +275,24 @@ class SSHShell:
             log.info("%s: %s; a new connection is used once no command needs this one",
                      self, what)
             self._stale = transport
+
+    def _may_end(self, chan: paramiko.Channel) -> None:
+        """``chan``'s process (an exec command, a shell we ended) may end: until the server
+        has reaped it, no new channel starts (module docstring)."""
+        if not _reaped(chan):
+            with self._cond:
+                self._ending.add(chan)
+
+    def _wait_quiet(self, deadline: float, own: paramiko.Channel | None = None) -> None:
+        """Until every process that may end has been reaped by the server (``own`` aside),
+        ``QUIET_WAIT`` at most: a SIGCHLD must not find a channel of ours still starting."""
+        limit = min(deadline, time.monotonic() + QUIET_WAIT)
+        with self._cond:
+            while True:
+                self._ending = {chan for chan in self._ending if not _reaped(chan)}
+                if not self._ending - {own} or time.monotonic() >= limit:
+                    return
+                self._cond.wait(0.01)
 
     def close(self) -> None:
         self._drop_sessions()
@@ -414,14 +444,17 @@ class SSHShell:
         return self._run_bytes(command, max(0.1, deadline - time.monotonic()),
                                on_output=on_output, clean=True)
 
-    def _channel(self, command: str, deadline: float) -> paramiko.Channel:
-        """Open a session and start ``command`` in it, both bounded by ``deadline``.
+    def _channel(self, command: str, deadline: float, own: paramiko.Channel | None = None,
+                 *, ends: bool = True) -> paramiko.Channel:
+        """Open a session and start ``command`` in it, both bounded by ``deadline``;
+        ``ends``: the command ends by itself (not a session shell, which ends when closed).
 
         A channel open or ``exec`` the server does not answer in time marks the
         connection stale (module docstring)."""
         transport = self._client.get_transport() if self._client else None
         if not (transport and transport.is_active()):
             raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
+        self._wait_quiet(deadline, own)
         try:
             chan = transport.open_session(
                 timeout=max(0.1, min(self.connect_timeout, deadline - time.monotonic())))
@@ -441,7 +474,10 @@ class SSHShell:
         except BaseException:
             if not request.answered:
                 self._mark_stale(transport, "the SSH server did not start a command in time")
+            self._may_end(chan)
             raise
+        if ends:
+            self._may_end(chan)
         return chan
 
     def _exec(self, command: str, timeout: float, sink: BinaryIO,
@@ -476,19 +512,19 @@ class SSHShell:
             raise TransportError(f"SSH connection lost while running {command!r}: {exc}") from None
         except (CommandTimeout, KeyboardInterrupt):
             if streams.pid:
-                self.kill_tree(streams.pid, "KILL", include_root=True)
+                self.kill_tree(streams.pid, "KILL", include_root=True, own=chan)
             raise
         finally:
             chan.close()
         return status, bytes(streams.err), time.monotonic() - started
 
     def kill_tree(self, pid: int, signal: str, *, include_root: bool,
-                  timeout: float = KILL_TIMEOUT) -> bool:
+                  timeout: float = KILL_TIMEOUT, own: paramiko.Channel | None = None) -> bool:
         """Send ``signal`` to the descendants of guest process ``pid`` (and ``pid`` too with
         ``include_root``) over an exec channel of its own; False when that failed."""
         try:
             chan = self._channel(_kill_tree_command(pid, signal, include_root),
-                                 time.monotonic() + timeout)
+                                 time.monotonic() + timeout, own)
         except (TransportError, CommandTimeout):
             return False
         try:
@@ -564,6 +600,14 @@ def _kill_tree_command(pid: int, signal: str, include_root: bool) -> str:
     return (f"pids=$( (ps -e -o pid= -o ppid= 2>/dev/null || ps -o pid= -o ppid=) | "
             f"awk -v r={int(pid)} -v a={int(include_root)} {shlex.quote(walk)}); "
             f"[ -z \"$pids\" ] || kill -s {signal} $pids 2>/dev/null; true")
+
+
+def _reaped(chan: paramiko.Channel) -> bool:
+    """Whether the server is done with ``chan`` (it closed it, or the connection is gone)."""
+    transport = chan.get_transport()
+    if transport is None or not transport.is_active():
+        return True
+    return transport._channels.get(chan.get_id()) is None   # paramiko unlinks it on the close
 
 
 class _Wakeup:
@@ -736,7 +780,7 @@ class _Session:
         self.ssh = ssh
         self.nonce = secrets.token_hex(4)
         self._seq = itertools.count(1)
-        self.chan = ssh._channel("exec /bin/sh", deadline)
+        self.chan = ssh._channel("exec /bin/sh", deadline, ends=False)
         self.pid = 0
         self.closed = False
         try:
@@ -757,8 +801,10 @@ class _Session:
         return not self.closed and not self.chan.closed and self.chan.get_transport().is_active()
 
     def close(self) -> None:
-        self.closed = True
-        self.chan.close()
+        if not self.closed:
+            self.closed = True
+            self.chan.close()
+            self.ssh._may_end(self.chan)        # the shell ends on end of input (or was killed)
 
     def run(self, command: str, deadline: float,
             on_output: OnOutput | None) -> tuple[int, bytes, bytes]:
