@@ -310,3 +310,41 @@ def test_a_reader_waiting_on_a_channel_is_woken_by_either_stream_without_an_fd()
     t0 = time.monotonic()
     wakeup.wait(5)                                  # the end of a stream wakes it too
     assert 0.1 < time.monotonic() - t0 < 2
+
+
+def test_a_new_channel_waits_until_the_server_reaped_processes_that_may_end(monkeypatch):
+    """dropbear < 2024.86 closes a channel still starting when it handles a SIGCHLD."""
+    from smartos_lab.machine import ssh as ssh_mod
+
+    class Map(dict):
+        pass
+
+    class Transport:
+        _channels = Map()
+
+        def is_active(self):
+            return True
+
+    class Chan:
+        def __init__(self, chanid):
+            self.chanid = chanid
+            Transport._channels[chanid] = self
+
+        def get_transport(self):
+            return Transport()
+
+        def get_id(self):
+            return self.chanid
+
+    shell = ssh_mod.SSHShell("127.0.0.1", 22, "root", "/nonexistent")
+    ending, own = Chan(1), Chan(2)
+    shell._may_end(ending)
+    shell._may_end(own)
+    threading.Timer(0.3, Transport._channels.pop, args=(1,)).start()   # the server closes it
+    t0 = time.monotonic()
+    shell._wait_quiet(time.monotonic() + 10, own=own)
+    assert 0.2 < time.monotonic() - t0 < 2
+    monkeypatch.setattr(ssh_mod, "QUIET_WAIT", 0.2)
+    t0 = time.monotonic()
+    shell._wait_quiet(time.monotonic() + 10)          # ``own`` never ends here: bounded
+    assert 0.1 < time.monotonic() - t0 < 1
