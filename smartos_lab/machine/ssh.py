@@ -39,7 +39,8 @@ it has not read yet whenever it handles a SIGCHLD (common-channel.c
 fix 71521d1b "Don't close channels when a PID hasn't started"): the exec then
 fails ("Channel closed"), or the command is spawned on the closed channel and
 its first output trips ``dropbear_assert(!channel->sent_close)`` in
-``send_msg_channel_data``: the whole connection ends.
+``send_msg_channel_data``: the whole connection ends.  Readers wait on an event,
+never ``select()`` on a channel (see :class:`_Wakeup`).
 
 Exec channels, one new session per command (``run(clean=True)``,
 ``run_bytes(stdin=...)``, ``put``/``get``), are the fallback; files move over
@@ -349,8 +350,8 @@ class SSHShell:
             raise
 
     def _open_session(self, deadline: float) -> _Session:
-        """A new session; a channel the server closed at once (dropbear does while it still
-        reaps a killed session) is tried again a few times before the deadline."""
+        """A new session; a channel the server closed at once (dropbear < 2024.86 can, see the
+        module docstring) is tried again a few times before the deadline."""
         for attempt in range(1, SESSION_ATTEMPTS + 1):
             try:
                 return _Session(self, deadline)
