@@ -185,6 +185,7 @@ class SSHShell:
         self._stale: object | None = None   # a transport a channel request timed out on
         self._connecting = False
         self._ending: set[paramiko.Channel] = set()    # channels whose process may end soon
+        self._start_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<SSHShell {self.user}@{self.host}:{self.port}>"
@@ -455,31 +456,38 @@ class SSHShell:
         transport = self._client.get_transport() if self._client else None
         if not (transport and transport.is_active()):
             raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
-        self._wait_quiet(deadline, own)
+        # one channel starts at a time, and only once the processes that may end have been
+        # reaped: a SIGCHLD must not find one of our channels still starting (module docstring)
+        if not self._start_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise _timeout(command, "no SSH channel could start in time (others were starting)")
         try:
-            chan = transport.open_session(
-                timeout=max(0.1, min(self.connect_timeout, deadline - time.monotonic())))
-        except paramiko.ChannelException as err:
-            exc = TransportError(f"SSH: the server refused a new channel for {command!r}: {err}")
-            exc.refused = True
-            raise exc from None
-        except (OSError, EOFError, paramiko.SSHException) as err:
-            # paramiko has forgotten this channel; if the server still opens it, it stays open
-            self._mark_stale(transport, f"the SSH server did not open a channel in time ({err})")
-            if time.monotonic() >= deadline:
-                raise _timeout(command, "no SSH session opened in time") from None
-            raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
-        request = _ExecRequest(chan, command)
-        try:
-            request.wait(deadline, self.abort_check)
-        except BaseException:
-            if not request.answered:
-                self._mark_stale(transport, "the SSH server did not start a command in time")
-            self._may_end(chan)
-            raise
-        if ends:
-            self._may_end(chan)
-        return chan
+            self._wait_quiet(deadline, own)
+            try:
+                chan = transport.open_session(
+                    timeout=max(0.1, min(self.connect_timeout, deadline - time.monotonic())))
+            except paramiko.ChannelException as err:
+                exc = TransportError(f"SSH: the server refused a new channel for {command!r}: {err}")
+                exc.refused = True
+                raise exc from None
+            except (OSError, EOFError, paramiko.SSHException) as err:
+                # paramiko has forgotten this channel; if the server still opens it, it stays open
+                self._mark_stale(transport, f"the SSH server did not open a channel in time ({err})")
+                if time.monotonic() >= deadline:
+                    raise _timeout(command, "no SSH session opened in time") from None
+                raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
+            request = _ExecRequest(chan, command)
+            try:
+                request.wait(deadline, self.abort_check)
+            except BaseException:
+                if not request.answered:
+                    self._mark_stale(transport, "the SSH server did not start a command in time")
+                self._may_end(chan)
+                raise
+            if ends:
+                self._may_end(chan)
+            return chan
+        finally:
+            self._start_lock.release()
 
     def _exec(self, command: str, timeout: float, sink: BinaryIO,
               source: BinaryIO | None = None, *,
