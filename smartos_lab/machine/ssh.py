@@ -23,6 +23,25 @@ then SIGKILL; a shell that still does not end the frame (a loop in the shell
 itself) is killed and its session dropped.  dropbear neither passes SSH
 ``signal`` requests on nor kills a command when its channel closes.
 
+Channels we stop waiting for: a channel we give up on is closed only after its
+``exec`` request went out (dropbear ends the whole connection on a request for a
+channel it has already closed: ``Unknown channel``), and a channel open or
+``exec`` the server did not answer in time marks the connection *stale*: paramiko
+forgets an open it gave up on, so a late answer leaves a channel open on the
+server for good.  A stale connection is replaced by a new one as soon as no
+command is using it.
+
+A new channel waits (``QUIET_WAIT`` at most) until the server has reaped every
+process of ours that may end: commands of exec channels, session shells we
+ended.  dropbear before 2024.86 closes a session channel whose ``exec`` request
+it has not read yet whenever it handles a SIGCHLD (common-channel.c
+``check_close``: ``sesscheckclose`` allows closing while ``pid == 0``; upstream
+fix 71521d1b "Don't close channels when a PID hasn't started"): the exec then
+fails ("Channel closed"), or the command is spawned on the closed channel and
+its first output trips ``dropbear_assert(!channel->sent_close)`` in
+``send_msg_channel_data``: the whole connection ends.  Readers wait on an event,
+never ``select()`` on a channel (see :class:`_Wakeup`).
+
 Exec channels, one new session per command (``run(clean=True)``,
 ``run_bytes(stdin=...)``, ``put``/``get``), are the fallback; files move over
 them (``cat > path`` / ``cat path``), which works with any sshd, also dropbear
@@ -42,7 +61,6 @@ import itertools
 import logging
 import os
 import secrets
-import select
 import shlex
 import stat
 import tempfile
@@ -70,6 +88,7 @@ KILL_TIMEOUT = 2.0          # for the exec channel that signals a command's proc
 STOP_WAIT = 1.5             # how long a signalled command gets to end its frame
 STOP_BUDGET = 6.0           # stopping a command takes at most this long
 SESSION_ATTEMPTS = 3        # tries to open a persistent session
+QUIET_WAIT = 3.0            # a new channel waits this long at most for ending processes
 
 
 def generate_keypair(private_path: str | os.PathLike) -> str:
@@ -162,6 +181,11 @@ class SSHShell:
         self._sessions = 0                  # sessions open or being opened
         self._limit = max_sessions          # lowered when the server refuses more channels
         self._exec_only = False             # set when a persistent session cannot start
+        self._busy = 0                      # commands and copies running (they hold the connection)
+        self._stale: object | None = None   # a transport a channel request timed out on
+        self._connecting = False
+        self._ending: set[paramiko.Channel] = set()    # channels whose process may end soon
+        self._start_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<SSHShell {self.user}@{self.host}:{self.port}>"
@@ -204,18 +228,73 @@ class SSHShell:
                 continue
             client.get_transport().set_keepalive(15)
             self._drop_sessions()
-            self._client = client
+            old, self._client = self._client, client
+            if old is not None:
+                old.close()
             return self
 
-    def _reconnect_if_dropped(self, deadline: float) -> None:
-        """Connect again, once, if the server dropped the connection (dropbear can end it while
-        it reaps a killed session shell); a shell never connected or closed stays closed."""
-        if self.connected:
-            return
-        if self._client is None:
-            raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
-        log.warning("%s: the SSH connection was dropped; connecting again", self)
-        self.connect(timeout=max(1.0, min(RECONNECT_TIMEOUT, deadline - time.monotonic())))
+    def _enter(self, deadline: float) -> None:
+        """Count a command in, first connecting again if the server dropped the connection
+        (once per command, within ``RECONNECT_TIMEOUT``), or if it is stale and no other
+        command uses it; a shell never connected, or closed, stays closed."""
+        with self._cond:
+            while True:
+                dropped = not self.connected
+                if dropped and self._client is None:
+                    raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
+                stale = (not dropped and self._busy == 0 and self._stale is not None
+                         and self._stale is self._client.get_transport())
+                if not (dropped or stale):
+                    self._busy += 1
+                    return
+                if not self._connecting:
+                    self._connecting = True
+                    break
+                if time.monotonic() >= deadline:       # another thread is connecting
+                    raise TransportError(f"SSH to {self.host}:{self.port}: no connection in time")
+                self._cond.wait(min(POLL, max(0.0, deadline - time.monotonic())))
+        try:
+            if dropped:
+                log.warning("%s: the SSH connection was dropped; connecting again", self)
+            else:
+                log.info("%s: a channel request timed out on this SSH connection (the server "
+                         "may still answer it); using a new connection", self)
+            self.connect(timeout=max(1.0, min(RECONNECT_TIMEOUT, deadline - time.monotonic())))
+        finally:
+            with self._cond:
+                self._connecting = False
+                self._cond.notify_all()
+        with self._cond:
+            self._busy += 1
+
+    def _leave(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def _mark_stale(self, transport: paramiko.Transport, what: str) -> None:
+        if transport.is_active() and self._stale is not transport:
+            log.info("%s: %s; a new connection is used once no command needs this one",
+                     self, what)
+            self._stale = transport
+
+    def _may_end(self, chan: paramiko.Channel) -> None:
+        """``chan``'s process (an exec command, a shell we ended) may end: until the server
+        has reaped it, no new channel starts (module docstring)."""
+        if not _reaped(chan):
+            with self._cond:
+                self._ending.add(chan)
+
+    def _wait_quiet(self, deadline: float, own: paramiko.Channel | None = None) -> None:
+        """Until every process that may end has been reaped by the server (``own`` aside),
+        ``QUIET_WAIT`` at most: a SIGCHLD must not find a channel of ours still starting."""
+        limit = min(deadline, time.monotonic() + QUIET_WAIT)
+        with self._cond:
+            while True:
+                self._ending = {chan for chan in self._ending if not _reaped(chan)}
+                if not self._ending - {own} or time.monotonic() >= limit:
+                    return
+                self._cond.wait(0.01)
 
     def close(self) -> None:
         self._drop_sessions()
@@ -272,8 +351,8 @@ class SSHShell:
             raise
 
     def _open_session(self, deadline: float) -> _Session:
-        """A new session; a channel the server closed at once (dropbear does while it still
-        reaps a killed session) is tried again a few times before the deadline."""
+        """A new session; a channel the server closed at once (dropbear < 2024.86 can, see the
+        module docstring) is tried again a few times before the deadline."""
         for attempt in range(1, SESSION_ATTEMPTS + 1):
             try:
                 return _Session(self, deadline)
@@ -336,74 +415,79 @@ class SSHShell:
             return BytesResult(command, status, out.getvalue(), err, duration)
         started = time.monotonic()
         deadline = started + timeout
-        self._reconnect_if_dropped(deadline)
+        self._enter(deadline)
         try:
             try:
-                session = self._acquire(command, deadline)
-            except TransportError:
-                if self.connected or self._client is None:
+                try:
+                    session = self._acquire(command, deadline)
+                except TransportError:
+                    if self.connected or self._client is None:
+                        raise
+                    self._leave()                       # dropped while the session opened
+                    self._enter(deadline)
+                    session = self._acquire(command, deadline)
+            except TransportError as err:
+                if not getattr(err, "startup", False):
                     raise
-                self._reconnect_if_dropped(deadline)    # dropped while the session opened
-                session = self._acquire(command, deadline)
-        except TransportError as err:
-            if not getattr(err, "startup", False):
-                raise
-            # the guest's /bin/sh does not run as a command session: one exec channel per command
-            if not self._exec_only:
-                self._exec_only = True
-                log.warning("%s: %s; commands run in an exec channel each from now on", self, err)
-            return self._run_bytes(command, max(0.1, deadline - time.monotonic()),
-                                   on_output=on_output, clean=True)
-        try:
-            status, out, err = session.run(command, deadline, on_output)
+                session = None
+            if session is not None:
+                try:
+                    status, out, err = session.run(command, deadline, on_output)
+                finally:
+                    self._release(session)
+                return BytesResult(command, status, out, err, time.monotonic() - started)
         finally:
-            self._release(session)
-        return BytesResult(command, status, out, err, time.monotonic() - started)
+            self._leave()
+        # the guest's /bin/sh does not run as a command session: one exec channel per command
+        if not self._exec_only:
+            self._exec_only = True
+            log.warning("%s: the guest's /bin/sh did not start as a command session; commands "
+                        "run in an exec channel each from now on", self)
+        return self._run_bytes(command, max(0.1, deadline - time.monotonic()),
+                               on_output=on_output, clean=True)
 
-    def _channel(self, command: str, deadline: float) -> paramiko.Channel:
-        """Open a session and start ``command`` in it, both bounded by ``deadline``."""
-        if not self.connected:
+    def _channel(self, command: str, deadline: float, own: paramiko.Channel | None = None,
+                 *, ends: bool = True) -> paramiko.Channel:
+        """Open a session and start ``command`` in it, both bounded by ``deadline``;
+        ``ends``: the command ends by itself (not a session shell, which ends when closed).
+
+        A channel open or ``exec`` the server does not answer in time marks the
+        connection stale (module docstring)."""
+        transport = self._client.get_transport() if self._client else None
+        if not (transport and transport.is_active()):
             raise TransportError(f"not connected over SSH to {self.host}:{self.port}")
+        # one channel starts at a time, and only once the processes that may end have been
+        # reaped: a SIGCHLD must not find one of our channels still starting (module docstring)
+        if not self._start_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise _timeout(command, "no SSH channel could start in time (others were starting)")
         try:
-            chan = self._client.get_transport().open_session(
-                timeout=max(0.1, min(self.connect_timeout, deadline - time.monotonic())))
-        except paramiko.ChannelException as err:
-            exc = TransportError(f"SSH: the server refused a new channel for {command!r}: {err}")
-            exc.refused = True
-            raise exc from None
-        except (OSError, EOFError, paramiko.SSHException) as err:
-            if time.monotonic() >= deadline:
-                raise _timeout(command, "no SSH session opened in time") from None
-            raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
-        # exec_command waits for the server's answer without a timeout: wait here instead
-        failure: list[BaseException] = []
-
-        def start() -> None:
+            self._wait_quiet(deadline, own)
             try:
-                chan.exec_command(command)
-            except BaseException as err:        # handed to the caller below
-                failure.append(err)
-        worker = threading.Thread(target=start, name="ssh-exec", daemon=True)
-        worker.start()
-        try:
-            while True:
-                worker.join(max(0.0, min(POLL, deadline - time.monotonic())))
-                if not worker.is_alive():
-                    break
+                chan = transport.open_session(
+                    timeout=max(0.1, min(self.connect_timeout, deadline - time.monotonic())))
+            except paramiko.ChannelException as err:
+                exc = TransportError(f"SSH: the server refused a new channel for {command!r}: {err}")
+                exc.refused = True
+                raise exc from None
+            except (OSError, EOFError, paramiko.SSHException) as err:
+                # paramiko has forgotten this channel; if the server still opens it, it stays open
+                self._mark_stale(transport, f"the SSH server did not open a channel in time ({err})")
                 if time.monotonic() >= deadline:
-                    raise _timeout(command, "the SSH server did not start it in time")
-                if self.abort_check is not None:
-                    self.abort_check()
-        except BaseException:
-            chan.close()
-            raise
-        if failure:
-            chan.close()
-            err = failure[0]
-            if not isinstance(err, (OSError, EOFError, paramiko.SSHException)):
-                raise err
-            raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
-        return chan
+                    raise _timeout(command, "no SSH session opened in time") from None
+                raise TransportError(f"SSH: cannot start {command!r}: {err}") from None
+            request = _ExecRequest(chan, command)
+            try:
+                request.wait(deadline, self.abort_check)
+            except BaseException:
+                if not request.answered:
+                    self._mark_stale(transport, "the SSH server did not start a command in time")
+                self._may_end(chan)
+                raise
+            if ends:
+                self._may_end(chan)
+            return chan
+        finally:
+            self._start_lock.release()
 
     def _exec(self, command: str, timeout: float, sink: BinaryIO,
               source: BinaryIO | None = None, *,
@@ -416,6 +500,14 @@ class SSHShell:
         """
         started = time.monotonic()
         deadline = started + timeout
+        self._enter(deadline)
+        try:
+            return self._exec_counted(command, started, deadline, sink, source, on_output)
+        finally:
+            self._leave()
+
+    def _exec_counted(self, command: str, started: float, deadline: float, sink: BinaryIO,
+                      source: BinaryIO | None, on_output: OnOutput | None) -> tuple[int, bytes, float]:
         chan = self._channel(f"printf '%s\\n' \"$$\" >&2; eval {shlex.quote(command)}", deadline)
         streams = _Streams(chan, command, sink, self.abort_check, on_output)
         try:
@@ -429,19 +521,19 @@ class SSHShell:
             raise TransportError(f"SSH connection lost while running {command!r}: {exc}") from None
         except (CommandTimeout, KeyboardInterrupt):
             if streams.pid:
-                self.kill_tree(streams.pid, "KILL", include_root=True)
+                self.kill_tree(streams.pid, "KILL", include_root=True, own=chan)
             raise
         finally:
             chan.close()
         return status, bytes(streams.err), time.monotonic() - started
 
     def kill_tree(self, pid: int, signal: str, *, include_root: bool,
-                  timeout: float = KILL_TIMEOUT) -> bool:
+                  timeout: float = KILL_TIMEOUT, own: paramiko.Channel | None = None) -> bool:
         """Send ``signal`` to the descendants of guest process ``pid`` (and ``pid`` too with
         ``include_root``) over an exec channel of its own; False when that failed."""
         try:
             chan = self._channel(_kill_tree_command(pid, signal, include_root),
-                                 time.monotonic() + timeout)
+                                 time.monotonic() + timeout, own)
         except (TransportError, CommandTimeout):
             return False
         try:
@@ -519,6 +611,116 @@ def _kill_tree_command(pid: int, signal: str, include_root: bool) -> str:
             f"[ -z \"$pids\" ] || kill -s {signal} $pids 2>/dev/null; true")
 
 
+def _reaped(chan: paramiko.Channel) -> bool:
+    """Whether the server is done with ``chan`` (it closed it, or the connection is gone)."""
+    transport = chan.get_transport()
+    if transport is None or not transport.is_active():
+        return True
+    return transport._channels.get(chan.get_id()) is None   # paramiko unlinks it on the close
+
+
+class _Wakeup:
+    """Wakes a reader when a channel's stdout or stderr gets data or ends, without an fd.
+
+    It stands in for ``select()`` on the channel: the pipe paramiko makes for
+    ``Channel.fileno()`` is closed by ``Channel.close()`` while paramiko's transport
+    thread may still be writing to it (``BufferedPipe.feed`` sets it outside the
+    channel's lock), and the EBADF it then gets ends the transport thread: the whole
+    connection is lost ("Socket exception: Bad file descriptor").  The reader clears
+    it before looking at the buffers, so data that comes after is never missed.
+    """
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    @classmethod
+    def of(cls, chan: paramiko.Channel) -> _Wakeup:
+        wakeup = getattr(chan, "_sl_wakeup", None)
+        if wakeup is None:
+            wakeup = chan._sl_wakeup = cls()
+            chan.in_buffer.set_event(wakeup)
+            chan.in_stderr_buffer.set_event(wakeup)
+        return wakeup
+
+    def set(self) -> None:                      # called by paramiko's buffers
+        self._event.set()
+
+    def clear(self) -> None:                    # called by a buffer read empty: ignored, as
+        pass                                    # the other buffer may still hold data
+
+    def reset(self) -> None:
+        """Before the reader looks at both buffers."""
+        self._event.clear()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(timeout)
+
+
+class _ExecRequest:
+    """``chan.exec_command(command)`` with a deadline.
+
+    paramiko waits for the server's answer without a timeout, so the request runs
+    in a thread of its own.  A caller that stops waiting must not close the channel
+    itself: the close could overtake the request (paramiko checks the channel is open,
+    then sends, without a lock), and dropbear, having closed and removed the channel,
+    ends the whole connection on a request for it (common-channel.c,
+    ``getchannel_msg``: "Unknown channel").  The thread closes it once its request
+    went out.
+    """
+
+    def __init__(self, chan: paramiko.Channel, command: str):
+        self.chan, self.command = chan, command
+        self._lock = threading.Lock()
+        self._done = self._abandoned = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, name="ssh-exec", daemon=True)
+        self._thread.start()
+
+    def _send(self) -> None:
+        try:
+            self.chan.exec_command(self.command)
+        except BaseException as err:            # handed to the caller in wait()
+            self._error = err
+        with self._lock:
+            self._done = True
+            close = self._abandoned
+        if close:
+            self.chan.close()
+
+    @property
+    def answered(self) -> bool:
+        with self._lock:
+            return self._done
+
+    def wait(self, deadline: float, abort_check: Callable[[], None] | None) -> None:
+        """Until the server answered; CommandTimeout at ``deadline``; whatever ``abort_check``
+        raises ends the wait too.  The channel is closed on any failure."""
+        try:
+            while True:
+                self._thread.join(max(0.0, min(POLL, deadline - time.monotonic())))
+                with self._lock:
+                    done = self._done
+                if done:
+                    break
+                if time.monotonic() >= deadline:
+                    raise _timeout(self.command, "the SSH server did not start it in time")
+                if abort_check is not None:
+                    abort_check()
+        except BaseException:
+            with self._lock:
+                self._abandoned = not self._done
+                close_here = self._done
+            if close_here:
+                self.chan.close()
+            raise
+        if self._error is not None:
+            self.chan.close()
+            err = self._error
+            if not isinstance(err, (OSError, EOFError, paramiko.SSHException)):
+                raise err
+            raise TransportError(f"SSH: cannot start {self.command!r}: {err}") from None
+
+
 class _Frame:
     """One stream (stdout or stderr) of a framed command in a persistent session.
 
@@ -587,7 +789,7 @@ class _Session:
         self.ssh = ssh
         self.nonce = secrets.token_hex(4)
         self._seq = itertools.count(1)
-        self.chan = ssh._channel("exec /bin/sh", deadline)
+        self.chan = ssh._channel("exec /bin/sh", deadline, ends=False)
         self.pid = 0
         self.closed = False
         try:
@@ -608,8 +810,10 @@ class _Session:
         return not self.closed and not self.chan.closed and self.chan.get_transport().is_active()
 
     def close(self) -> None:
-        self.closed = True
-        self.chan.close()
+        if not self.closed:
+            self.closed = True
+            self.chan.close()
+            self.ssh._may_end(self.chan)        # the shell ends on end of input (or was killed)
 
     def run(self, command: str, deadline: float,
             on_output: OnOutput | None) -> tuple[int, bytes, bytes]:
@@ -659,8 +863,10 @@ class _Session:
     def _collect(self, frames: tuple[_Frame, _Frame], deadline: float, command: str) -> bool:
         """Read until both frames are done (False) or the shell ended (True); time out at deadline."""
         chan, (out, err) = self.chan, frames
+        wakeup = _Wakeup.of(chan)
         next_check = 0.0
         while True:
+            wakeup.reset()
             while chan.recv_ready():
                 out.feed(chan.recv(COPY_CHUNK))
             while chan.recv_stderr_ready():
@@ -680,7 +886,7 @@ class _Session:
             if self.ssh.abort_check is not None and now >= next_check:
                 next_check = now + POLL
                 self.ssh.abort_check()
-            select.select([chan], [], [], max(0.0, min(POLL, deadline - now)))
+            wakeup.wait(max(0.0, min(POLL, deadline - now)))
 
     def _stop(self, frames: tuple[_Frame, _Frame]) -> None:
         """Stop the running command: SIGINT its processes, then SIGKILL; a shell that still
@@ -794,14 +1000,16 @@ class _Streams:
     def collect(self, deadline: float) -> None:
         """Read stdout/stderr until both end and the exit status is in, or time out."""
         chan = self.chan
+        wakeup = _Wakeup.of(chan)
         while True:
             self.checkpoint(deadline)
+            wakeup.reset()
             self.drain()
             if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
                 if chan.status_event.wait(max(0.0, min(POLL, deadline - time.monotonic()))):
                     return
                 continue
-            select.select([chan], [], [], max(0.0, min(POLL, deadline - time.monotonic())))
+            wakeup.wait(max(0.0, min(POLL, deadline - time.monotonic())))
 
     def timeout(self) -> None:
         self.chan.close()

@@ -151,6 +151,71 @@ def test_a_guest_that_stops_answering_during_a_session_command_times_out(booted,
     assert guest.run("echo ok", via="ssh").stdout == "ok\n"
 
 
+def test_a_channel_open_answered_after_its_timeout_gets_a_new_connection(booted, guest):
+    """The guest stops while a channel opens; paramiko forgets the channel when the open
+    times out, and the server opens it when it runs again ("Success for unrequested
+    channel"): that connection is replaced, not used on with a channel nobody will close."""
+    guest.run("true", via="ssh")
+    old = guest.ssh._client.get_transport()
+    booted.machine.qmp.pause()
+    try:
+        with pytest.raises(CommandTimeout):
+            guest.ssh.run("true", timeout=2, clean=True)
+    finally:
+        booted.machine.qmp.resume()
+    time.sleep(1.0)                                 # the server answers the open now
+    assert guest.run("echo ok", via="ssh").stdout == "ok\n"
+    assert guest.ssh._client.get_transport() is not old and not old.is_active()
+    assert guest.run("echo again", via="ssh").stdout == "again\n"
+
+
+def test_a_command_given_up_on_as_its_channel_starts_does_not_cost_the_connection(
+        guest, monkeypatch):
+    """The exec request goes out after the caller stopped waiting (here its thread loses the
+    CPU between paramiko's open check and the send, as under load): closing the channel
+    first made dropbear end the whole connection ("Unknown channel" in its log)."""
+    transport = guest.ssh._client.get_transport()
+    real = paramiko.Channel._event_pending
+
+    def slow(chan):
+        time.sleep(1.0)
+        return real(chan)
+    monkeypatch.setattr(paramiko.Channel, "_event_pending", slow)
+    with pytest.raises(CommandTimeout):
+        guest.ssh.run("true", timeout=0.5, clean=True)
+    monkeypatch.setattr(paramiko.Channel, "_event_pending", real)
+    time.sleep(2.0)                                 # the late request has reached the server
+    assert transport.is_active(), "the server dropped the connection"
+    assert guest.run("echo ok", via="ssh").stdout == "ok\n"
+    log = guest.run("cat /var/log/dropbear.log", via="console").stdout
+    assert "Unknown channel" not in log
+
+
+def test_commands_stopped_while_their_output_streams_do_not_cost_the_connection(
+        guest, monkeypatch):
+    """A channel closed while data arrives: paramiko's select() pipe was closed under its
+    transport thread, whose EBADF ended the connection ("Socket exception: Bad file
+    descriptor").  Here closing that pipe is slowed (os.close lets other threads run)."""
+    import paramiko.pipe
+
+    def slow_close(pipe):
+        os.close(pipe._rfd)
+        os.close(pipe._wfd)
+        time.sleep(0.05)
+        pipe._closed = True
+    monkeypatch.setattr(paramiko.pipe.PosixPipe, "close", slow_close)
+    guest.run("true", via="ssh")
+    transport = guest.ssh._client.get_transport()
+    for timeout in (0.3, 0.4, 0.5, 0.6, 0.7):
+        with pytest.raises(CommandTimeout):
+            guest.ssh.run("yes", timeout=timeout, clean=True)
+        with pytest.raises(CommandTimeout):
+            guest.ssh.run("yes", timeout=timeout)
+    time.sleep(0.5)
+    assert transport.is_active(), "the connection was lost"
+    assert guest.run("echo ok", via="ssh").stdout == "ok\n"
+
+
 def test_a_panic_during_an_ssh_command_raises_guest_panic_promptly(tmp_path):
     """A throwaway guest: the console sees the panic; the SSH command must not wait it out."""
     with booted_guest(f"sshpanic-{os.getpid()}", ssh=True) as b:

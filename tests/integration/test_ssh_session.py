@@ -160,6 +160,30 @@ def test_many_threads_all_succeed(ssh):
     assert sorted(results) == sorted(f"{n}-{i}\n" for n in range(8) for i in range(10))
 
 
+def test_clean_commands_from_several_threads_all_succeed_on_one_connection(ssh):
+    """Each ends a process of dropbear's while others start channels: dropbear 2022.83 closes
+    a channel it has not started a command in on every SIGCHLD ("Channel closed"), and
+    asserts on the command's output if it starts it anyway: the connection is lost."""
+    transport = ssh._client.get_transport()
+    errors: list[BaseException] = []
+    results: list[str] = []
+
+    def worker(n: int) -> None:
+        for i in range(20):
+            try:
+                results.append(ssh.run(f"echo {n}-{i}", timeout=60, clean=True).stdout)
+            except BaseException as err:
+                errors.append(err)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert errors == []
+    assert sorted(results) == sorted(f"{n}-{i}\n" for n in range(3) for i in range(20))
+    assert ssh._client.get_transport() is transport and transport.is_active()
+
+
 def test_a_dropped_connection_is_reconnected_for_the_next_command(guest, ssh):
     # kill our connection's dropbear process (the parent of the session shells)
     pid = ssh.run("echo $PPID").stdout.strip()

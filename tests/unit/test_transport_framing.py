@@ -6,6 +6,8 @@ test_ssh_session.py, test_never_wedged.py); these pin the parsing they rely on.
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -136,26 +138,58 @@ def test_ssh_falls_back_to_exec_channels_once_when_a_session_cannot_start(monkey
     assert len([r for r in caplog.records if "exec channel each" in r.getMessage()]) == 1
 
 
-# --- a dropped SSH connection ----------------------------------------------------------------
-class _DeadClient:
-    """A paramiko client whose transport the server has dropped."""
+# --- a dropped or stale SSH connection -----------------------------------------------------
+class _FakeTransport:
+    """What SSHShell uses of a paramiko Transport; ``open_session`` does what the test says."""
+
+    def __init__(self, open_session=None):
+        self.active = True
+        self._open_session = open_session
+
+    def is_active(self) -> bool:
+        return self.active
+
+    def open_session(self, timeout=None):
+        return self._open_session(timeout)
+
+
+class _FakeClient:
+    def __init__(self, transport=None):
+        self.transport = transport
+        self.closed = False
 
     def get_transport(self):
-        return None
+        return self.transport
 
     def close(self) -> None:
-        pass
+        self.closed = True
+        if self.transport is not None:
+            self.transport.active = False
 
 
-def test_a_connection_the_server_dropped_is_connected_again_once(monkeypatch):
+def _shell_with(client, monkeypatch, connects: list):
+    """An SSHShell on ``client`` whose connect() installs a new healthy fake client."""
     from smartos_lab.machine.ssh import SSHShell
 
     shell = SSHShell("127.0.0.1", 22, "root", "/nonexistent")
-    shell._client = _DeadClient()
-    calls = []
-    monkeypatch.setattr(shell, "connect", lambda timeout: calls.append(timeout) or shell)
-    shell._reconnect_if_dropped(deadline=float("inf"))
-    assert len(calls) == 1 and 1.0 <= calls[0] <= 15.0
+    shell._client = client
+
+    def connect(timeout):
+        connects.append(timeout)
+        old, shell._client = shell._client, _FakeClient(_FakeTransport())
+        old.close()
+        return shell
+    monkeypatch.setattr(shell, "connect", connect)
+    return shell
+
+
+def test_a_connection_the_server_dropped_is_connected_again_once(monkeypatch):
+    connects: list[float] = []
+    shell = _shell_with(_FakeClient(None), monkeypatch, connects)
+    shell._enter(deadline=float("inf"))
+    shell._leave()
+    assert len(connects) == 1 and 1.0 <= connects[0] <= 15.0
+    assert shell.connected
 
 
 def test_a_shell_never_connected_or_closed_is_not_connected_behind_the_callers_back(monkeypatch):
@@ -165,4 +199,152 @@ def test_a_shell_never_connected_or_closed_is_not_connected_behind_the_callers_b
     shell = SSHShell("127.0.0.1", 22, "root", "/nonexistent")
     monkeypatch.setattr(shell, "connect", lambda timeout: pytest.fail("must not connect"))
     with pytest.raises(TransportError, match="not connected"):
-        shell._reconnect_if_dropped(deadline=float("inf"))
+        shell._enter(deadline=float("inf"))
+
+
+def test_a_channel_open_that_timed_out_gets_a_new_connection_once_no_command_uses_it(monkeypatch):
+    """paramiko forgets a channel whose open timed out; the server may still open it."""
+    import paramiko
+
+    from smartos_lab.errors import TransportError
+
+    def open_times_out(timeout):
+        raise paramiko.SSHException("Timeout opening channel.")
+    old = _FakeClient(_FakeTransport(open_times_out))
+    connects: list[float] = []
+    shell = _shell_with(old, monkeypatch, connects)
+    shell._enter(deadline=float("inf"))             # another command holds the connection
+    with pytest.raises(TransportError, match="Timeout opening channel"):
+        shell._channel("true", deadline=time.monotonic() + 5)
+    shell._enter(deadline=float("inf"))             # still in use: not replaced under it
+    assert connects == [] and shell._client is old
+    shell._leave()
+    shell._leave()
+    shell._enter(deadline=float("inf"))             # idle now: a new connection
+    shell._leave()
+    assert len(connects) == 1 and old.closed and shell._client is not old
+    shell._enter(deadline=float("inf"))             # and only once
+    shell._leave()
+    assert len(connects) == 1
+
+
+class _SlowRequestChannel:
+    """A channel whose exec request leaves ``delay`` s after the call (the thread lost the CPU
+    between paramiko's open check and the send); records what went to the server, in order."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.sent: list[str] = []
+        self.answer = threading.Event()
+        self.closed = False
+
+    def exec_command(self, command: str) -> None:
+        if self.closed:
+            raise paramiko_exception("Channel is not open")
+        time.sleep(self.delay)
+        self.sent.append("exec")
+        if not self.answer.wait(5):
+            raise paramiko_exception("no answer")
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sent.append("close")
+
+
+def paramiko_exception(text: str):
+    import paramiko
+    return paramiko.SSHException(text)
+
+
+def test_a_channel_given_up_on_is_closed_only_after_its_exec_request_went_out():
+    """dropbear ends the whole connection on a request for a channel it already closed."""
+    from smartos_lab.errors import CommandTimeout
+    from smartos_lab.machine.ssh import _ExecRequest
+
+    chan = _SlowRequestChannel(delay=0.4)
+    request = _ExecRequest(chan, "true")
+    with pytest.raises(CommandTimeout):
+        request.wait(time.monotonic() + 0.1, None)
+    assert not request.answered and chan.sent == []
+    time.sleep(0.6)
+    assert chan.sent == ["exec"]                    # not closed before the server answers
+    chan.answer.set()                               # the server answers late
+    deadline = time.monotonic() + 5
+    while "close" not in chan.sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert chan.sent == ["exec", "close"]
+
+
+def test_an_exec_request_answered_in_time_leaves_the_channel_open():
+    from smartos_lab.machine.ssh import _ExecRequest
+
+    chan = _SlowRequestChannel(delay=0.0)
+    chan.answer.set()
+    request = _ExecRequest(chan, "true")
+    request.wait(time.monotonic() + 5, None)
+    assert request.answered and chan.sent == ["exec"] and not chan.closed
+
+
+def test_a_reader_waiting_on_a_channel_is_woken_by_either_stream_without_an_fd():
+    """select() on a paramiko channel makes a pipe that Channel.close() closes under the
+    transport thread's feet (EBADF there ends the connection); the wake-up has no fd."""
+    from paramiko.buffered_pipe import BufferedPipe
+
+    from smartos_lab.machine.ssh import _Wakeup
+
+    class Chan:
+        in_buffer, in_stderr_buffer = BufferedPipe(), BufferedPipe()
+    chan = Chan()
+    wakeup = _Wakeup.of(chan)
+    assert _Wakeup.of(chan) is wakeup
+    wakeup.reset()
+    chan.in_buffer.feed(b"out")
+    chan.in_stderr_buffer.feed(b"err")
+    chan.in_buffer.read(10)                         # the stdout buffer is empty again ...
+    t0 = time.monotonic()
+    wakeup.wait(2)                                  # ... but stderr still holds data
+    assert time.monotonic() - t0 < 0.5
+    wakeup.reset()
+    threading.Timer(0.2, chan.in_stderr_buffer.close).start()
+    t0 = time.monotonic()
+    wakeup.wait(5)                                  # the end of a stream wakes it too
+    assert 0.1 < time.monotonic() - t0 < 2
+
+
+def test_a_new_channel_waits_until_the_server_reaped_processes_that_may_end(monkeypatch):
+    """dropbear < 2024.86 closes a channel still starting when it handles a SIGCHLD."""
+    from smartos_lab.machine import ssh as ssh_mod
+
+    class Map(dict):
+        pass
+
+    class Transport:
+        _channels = Map()
+
+        def is_active(self):
+            return True
+
+    class Chan:
+        def __init__(self, chanid):
+            self.chanid = chanid
+            Transport._channels[chanid] = self
+
+        def get_transport(self):
+            return Transport()
+
+        def get_id(self):
+            return self.chanid
+
+    shell = ssh_mod.SSHShell("127.0.0.1", 22, "root", "/nonexistent")
+    ending, own = Chan(1), Chan(2)
+    shell._may_end(ending)
+    shell._may_end(own)
+    threading.Timer(0.3, Transport._channels.pop, args=(1,)).start()   # the server closes it
+    t0 = time.monotonic()
+    shell._wait_quiet(time.monotonic() + 10, own=own)
+    assert 0.2 < time.monotonic() - t0 < 2
+    monkeypatch.setattr(ssh_mod, "QUIET_WAIT", 0.2)
+    t0 = time.monotonic()
+    shell._wait_quiet(time.monotonic() + 10)          # ``own`` never ends here: bounded
+    assert 0.1 < time.monotonic() - t0 < 1
