@@ -543,10 +543,17 @@ def bench_checkpoint(lab: Lab, fresh_boot_to_state: list[float], saves: int = 3,
     }
 
 
-def bare_reader_on_lab(lab: Lab, name: str, strategy: TestGuestStrategy,
-                       console_probe_MBps: float) -> tuple[Lab, dict]:
-    """The same 1 MB read from the same lab's serial socket with bare ``recv()``: the lab is
-    detached (the socket serves one client), read bare twice, then attached again."""
+def bare_reader_on_lab(lab: Lab, name: str, strategy: TestGuestStrategy) -> tuple[Lab, dict]:
+    """1 MB over the lab's console, then the same 1 MB from the same lab's serial socket with
+    bare ``recv()``, best of 2 each: the lab is detached for the bare reads (the socket serves
+    one client), then attached again."""
+    console = []
+    for _ in range(2):
+        note(f"bulk: {CONSOLE_PROBE_BYTES} bytes over the console, to compare")
+        start = time.perf_counter()
+        out = lab.shell.console_shell.check(f"head -c {CONSOLE_PROBE_BYTES} {BULK_FILE}",
+                                            timeout=600).stdout
+        console.append(len(out) / (time.perf_counter() - start) / MB)
     note(f"bulk: {CONSOLE_PROBE_BYTES} bytes over the lab's serial socket, bare reader")
     sock_path = lab.machine.run_dir.console_socket
     lab.detach()
@@ -564,14 +571,15 @@ def bare_reader_on_lab(lab: Lab, name: str, strategy: TestGuestStrategy,
             rates.append(CONSOLE_PROBE_BYTES / (time.perf_counter() - start) / MB)
     lab = Lab.attach(name, strategy=strategy, progress=False)
     bare = max(rates)
-    ratio = console_probe_MBps / bare
+    ratio = max(console) / bare
     return lab, {
+        "console_1MB_best_MBps": round(max(console), 4),
         "bare_reader_same_qemu_MBps": round(bare, 4),
         "bare_reader_note": ("1 MB from the same lab's serial socket (same QEMU, same serial "
                              "log file) read with bare recv() while the lab is detached; best "
-                             "of 2"),
+                             "of 2, like console_1MB_best_MBps, measured just before"),
         "console_over_bare_reader_ratio": round(ratio, 3),
-        "console_target": "console_probe_MBps >= 0.9 x bare_reader_same_qemu_MBps",
+        "console_target": "console_1MB_best_MBps >= 0.9 x bare_reader_same_qemu_MBps",
         "console_meets_target": ratio >= 0.9,
     }
 
@@ -663,7 +671,7 @@ def run(workdir: Path, boots: int, trips: int, quick: bool) -> dict:
         results["command_round_trip"] = bench_commands(lab, trips)
         results["ssh_concurrency"] = bench_concurrency(lab)
         bulk = results["bulk_output"] = bench_bulk(lab, quick, raw_console)
-        lab, same_qemu = bare_reader_on_lab(lab, name, session, bulk["console_probe_MBps"])
+        lab, same_qemu = bare_reader_on_lab(lab, name, session)
         bulk.update(same_qemu)
         results["qmp"] = bench_qmp(lab, max(trips, 50) * 2)
         results["checkpoint"] = bench_checkpoint(lab, fresh_to_state)

@@ -106,8 +106,27 @@ EXIT_PROBE_GRACE = 2.0      # after EOF, how long QEMU may take to be seen as ex
 SEND_TIMEOUT = 30.0         # how long ``send`` waits for the guest side to take input
 COALESCE_BELOW = 4096       # a read this small while output streams ...
 COALESCE_STREAMING = 0.005  # (i.e. within this long of the previous read) ...
-COALESCE_DELAY = 0.001      # ... lets output gather this long before the next read
+COALESCE_DELAY = 0.001      # ... lets output gather at most this long before the next read,
+COALESCE_CHUNK = 96         # ... and no longer than this many bytes take at the current rate
 COALESCE_AFTER = 64         # ... once more than this many such reads came in a row
+
+
+def coalesce_pause(size: int, gap: float, streaming: int) -> float:
+    """How long the drain thread lets output gather after reading ``size`` bytes that came
+    ``gap`` s after the previous read, the ``streaming``-th such read in a row (0: none).
+
+    An emulated UART reaches the socket one byte per write: while output streams, a
+    short pause saves waking up for every byte (the wake-ups take the CPU the emulation
+    needs).  Short answers (a prompt, a command's markers) are never delayed: only a
+    stream of more than COALESCE_AFTER small reads in a row is.  The pause lasts no
+    longer than COALESCE_CHUNK bytes take at the rate just seen: a unix socket holds
+    only ~250 one-byte writes (each is a buffer of its own), and once it is full QEMU
+    holds the guest's UART until we read (a fixed 1 ms capped the console at ~0.19 MB/s).
+    """
+    if size >= COALESCE_BELOW or streaming <= COALESCE_AFTER or size <= 0:
+        return 0.0
+    pause = min(COALESCE_DELAY, COALESCE_CHUNK * gap / size)
+    return pause if pause > 0.0001 else 0.0
 
 
 @functools.lru_cache(maxsize=16)
@@ -306,16 +325,12 @@ class Console:
                 if not data:
                     break
                 self._on_bytes(data)
-                # An emulated UART reaches the socket one byte per write: while output
-                # streams, let it gather for a moment instead of waking up for every byte
-                # (the wake-ups would take the CPU the emulation needs).  Short answers
-                # (a prompt, a command's markers) are never delayed: only a stream of
-                # more than COALESCE_AFTER small reads in a row is.
-                now = time.monotonic()
-                streaming = streaming + 1 if now - last_read < COALESCE_STREAMING else 0
-                if len(data) < COALESCE_BELOW and streaming > COALESCE_AFTER:
-                    time.sleep(COALESCE_DELAY)
-                last_read = now
+                gap = time.monotonic() - last_read
+                streaming = streaming + 1 if gap < COALESCE_STREAMING else 0
+                pause = coalesce_pause(len(data), gap, streaming)
+                if pause:
+                    time.sleep(pause)
+                last_read = time.monotonic()
         except Exception:                           # never die silently
             log.exception("%s: drain thread failed", self.name)
         finally:

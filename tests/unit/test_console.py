@@ -420,3 +420,30 @@ def test_expect_without_crash_checks_reads_past_recorded_crash_text(pair):
         console.expect("DONE", timeout=5)
     assert console.expect("DONE", timeout=5, check_crash=False).after == "DONE"
     assert isinstance(console.crash, GuestPanic)
+
+
+# --- pacing of the drain thread ---------------------------------------------------------
+
+def test_short_answers_are_read_at_once():
+    from smartos_lab.machine.console import COALESCE_AFTER, coalesce_pause
+    assert coalesce_pause(12, 0.0001, streaming=0) == 0.0          # a prompt
+    assert coalesce_pause(12, 0.0001, streaming=COALESCE_AFTER) == 0.0
+
+
+def test_a_slow_stream_gathers_for_at_most_a_millisecond():
+    from smartos_lab.machine.console import COALESCE_AFTER, COALESCE_DELAY, coalesce_pause
+    assert coalesce_pause(1, 0.004, streaming=COALESCE_AFTER + 1) == COALESCE_DELAY
+
+
+def test_a_fast_stream_is_read_before_the_socket_fills():
+    # 250 bytes/ms: a 1 ms pause would fill the socket (~250 one-byte writes) and stall
+    # the guest's UART; the pause lets through at most COALESCE_CHUNK bytes
+    from smartos_lab.machine.console import COALESCE_AFTER, COALESCE_CHUNK, coalesce_pause
+    pause = coalesce_pause(250, 0.001, streaming=COALESCE_AFTER + 1)
+    assert 0 < pause <= COALESCE_CHUNK / 250 * 0.001 + 1e-9
+    assert COALESCE_CHUNK < 250
+
+
+def test_big_reads_are_never_delayed():
+    from smartos_lab.machine.console import COALESCE_AFTER, COALESCE_BELOW, coalesce_pause
+    assert coalesce_pause(COALESCE_BELOW, 0.001, streaming=COALESCE_AFTER + 1) == 0.0
