@@ -900,6 +900,9 @@ class _Session:
         for signal in ("INT", "KILL"):
             if not self.ssh.kill_tree(self.pid, signal, include_root=False,
                                       timeout=max(0.5, min(KILL_TIMEOUT, limit - time.monotonic()))):
+                log.warning("%s: the guest did not answer the %s signal for session shell %d; "
+                            "the session is dropped and what it ran may still be running",
+                            self.ssh, signal, self.pid)
                 self.close()                    # the guest does not answer: just let go
                 return
             try:
