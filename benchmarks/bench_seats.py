@@ -41,6 +41,7 @@ from smartos_lab import clones, seats  # noqa: E402
 from smartos_lab.lab import Lab, register_strategy  # noqa: E402
 from smartos_lab.machine.qemu import QemuMachine  # noqa: E402
 from smartos_lab.machine.registry import running_labs, stop  # noqa: E402
+from smartos_lab.machine.rundir import proc_rss_mib  # noqa: E402
 from smartos_lab.machine.spec import MachineSpec  # noqa: E402
 from tests.guest.strategy import TestGuestStrategy  # noqa: E402
 
@@ -86,7 +87,7 @@ def bare_qemu_rss_mib(memory_mib: int) -> int:
                                  console_factory=lambda _m: None)
     try:
         time.sleep(3)
-        return seats._rss_mib(machine.pid)
+        return proc_rss_mib(machine.pid)
     finally:
         machine.shutdown()
 
