@@ -162,7 +162,7 @@ class QMPConnection:
             raise QMPTimeout(f"{what}: no answer within {timeout:g} s ({self.path})")
         reply = waiter.reply
         if reply is None:
-            raise QMPError(f"{what}: {self._lost} (is QEMU still running? socket {self.path})")
+            raise self._lost_error(what)
         if "error" in reply:
             try:
                 error = ErrorResponse(reply).error
@@ -178,7 +178,10 @@ class QMPConnection:
         if self._sock is None:
             raise QMPError(f"{what}: QMP not connected ({self.path}); call connect() first")
         if self._lost is not None:
-            raise QMPError(f"{what}: {self._lost} (is QEMU still running? socket {self.path})")
+            raise self._lost_error(what)
+
+    def _lost_error(self, what: str) -> QMPError:
+        return QMPError(f"{what}: {self._lost} (is QEMU still running? socket {self.path})")
 
     def _send(self, data: bytes, deadline: float, what: str, timeout: float) -> None:
         """Write all of ``data`` by the deadline (a QEMU that stopped reading cannot block us)."""
@@ -200,8 +203,7 @@ class QMPConnection:
                                      f"{timeout:g} s ({self.path})")
         except OSError as exc:
             self._lose(f"QMP connection lost: {type(exc).__name__}: {exc}")
-            raise QMPError(f"{what}: {self._lost} (is QEMU still running? socket {self.path})"
-                           ) from exc
+            raise self._lost_error(what) from exc
 
     # --- the reader thread's side ---------------------------------------------------
     def _dispatch(self, msg: Message) -> None:
