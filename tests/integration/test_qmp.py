@@ -22,6 +22,7 @@ from smartos_lab.machine.qemu import QemuMachine
 from smartos_lab.machine.qmp import PNG_MAGIC, QMP
 from smartos_lab.machine.spec import Disk
 from tests.guest.machines import bare_spec
+from tests.threads import run_in_threads
 
 NAME = f"qmp-{os.getpid()}"
 
@@ -51,23 +52,14 @@ def test_query_status_round_trip_is_fast(machine):
 def test_many_threads_share_one_connection_and_each_gets_its_own_answer(machine):
     key_of = {"query-status": "status", "query-kvm": "enabled", "query-version": "qemu"}
     commands = list(key_of)
-    errors: list[BaseException] = []
 
     def caller(i: int) -> None:
-        try:
-            for n in range(50):
-                cmd = commands[(i + n) % len(commands)]
-                reply = machine.qmp.execute(cmd, timeout=30)
-                assert key_of[cmd] in reply, (cmd, reply)
-        except BaseException as exc:                    # collected for the assert below
-            errors.append(exc)
+        for n in range(50):
+            cmd = commands[(i + n) % len(commands)]
+            reply = machine.qmp.execute(cmd, timeout=30)
+            assert key_of[cmd] in reply, (cmd, reply)
 
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    assert run_in_threads(caller, 8, timeout=60) == []
 
 
 def test_status_pause_resume_and_their_events(machine):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 
 import pytest
@@ -18,6 +17,7 @@ from smartos_lab.errors import CommandFailed, CommandTimeout, ConfigError
 from smartos_lab.machine.guest import GuestShell
 from smartos_lab.machine.shell import ConsoleShell
 from tests.guest.machines import booted_guest
+from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.guest
 
@@ -142,21 +142,12 @@ def test_a_nul_byte_is_refused_on_both_transports(guest):
 
 def test_many_threads_all_succeed(ssh):
     results: list[str] = []
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
         for i in range(10):
-            try:
-                r = ssh.run(f"sleep 0.0{i}; echo {n}-{i}", timeout=60)
-                results.append(r.stdout)
-            except BaseException as err:
-                errors.append(err)
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
+            results.append(ssh.run(f"sleep 0.0{i}; echo {n}-{i}", timeout=60).stdout)
+
+    assert run_in_threads(worker, 8, timeout=120) == []
     assert sorted(results) == sorted(f"{n}-{i}\n" for n in range(8) for i in range(10))
 
 
@@ -165,21 +156,13 @@ def test_clean_commands_from_several_threads_all_succeed_on_one_connection(ssh):
     a channel it has not started a command in on every SIGCHLD ("Channel closed"), and
     asserts on the command's output if it starts it anyway: the connection is lost."""
     transport = ssh._client.get_transport()
-    errors: list[BaseException] = []
     results: list[str] = []
 
     def worker(n: int) -> None:
         for i in range(20):
-            try:
-                results.append(ssh.run(f"echo {n}-{i}", timeout=60, clean=True).stdout)
-            except BaseException as err:
-                errors.append(err)
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert errors == []
+            results.append(ssh.run(f"echo {n}-{i}", timeout=60, clean=True).stdout)
+
+    assert run_in_threads(worker, 3, timeout=180) == []
     assert sorted(results) == sorted(f"{n}-{i}\n" for n in range(3) for i in range(20))
     assert ssh._client.get_transport() is transport and transport.is_active()
 
