@@ -205,6 +205,13 @@ class RawReader:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def probe_rate(self) -> float:
+        """MB/s of ``CONSOLE_PROBE_BYTES`` of ``BULK_FILE`` printed by the shell at the other end."""
+        self.send(f"head -c {CONSOLE_PROBE_BYTES} {BULK_FILE}; echo __E''ND__\n".encode())
+        start = time.perf_counter()
+        self.expect((b"__END__",), 600)
+        return CONSOLE_PROBE_BYTES / (time.perf_counter() - start) / MB
+
 
 class RawGuest(RawReader):
     """The test guest under plain QEMU, driven over its serial socket with bare reads/writes."""
@@ -285,10 +292,7 @@ def raw_console_rate(guest: RawGuest) -> float:
     prompt = SHELL_PROMPT.encode()
     guest.send(f"{make_bulk_command(CONSOLE_PROBE_BYTES)}\n".encode())
     guest.expect((prompt,), 120)
-    guest.send(f"head -c {CONSOLE_PROBE_BYTES} {BULK_FILE}; echo __E''ND__\n".encode())
-    start = time.perf_counter()
-    guest.expect((b"__END__",), 600)
-    return CONSOLE_PROBE_BYTES / (time.perf_counter() - start) / MB
+    return guest.probe_rate()
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -428,26 +432,28 @@ def make_bulk_command(size: int) -> str:
     return f"yes {'x' * 99} | head -c {size} > {BULK_FILE}"
 
 
+def console_seconds(lab: Lab, size: int) -> float:
+    """Seconds to print ``size`` bytes of ``BULK_FILE`` over the lab's console shell."""
+    note(f"bulk: {size} bytes over the console")
+    start = time.perf_counter()
+    out = lab.shell.console_shell.check(f"head -c {size} {BULK_FILE}", timeout=900).stdout
+    seconds = time.perf_counter() - start
+    if len(out) != size:
+        raise RuntimeError(f"console bulk: got {len(out)} of {size} bytes")
+    return seconds
+
+
 def bench_bulk(lab: Lab, quick: bool, raw_console_MBps: float | None) -> dict:
     """Bulk over the console and SSH; the console also against a bare reader of the same
     lab's serial socket (:func:`bare_reader_on_lab`, run afterwards by the caller)."""
-    console, ssh = lab.shell.console_shell, lab.shell.ssh
+    ssh = lab.shell.ssh
     lab.check(make_bulk_command(BULK_BYTES), via="console", timeout=300)
 
-    def over_console(size: int) -> float:
-        note(f"bulk: {size} bytes over the console")
-        start = time.perf_counter()
-        out = console.check(f"head -c {size} {BULK_FILE}", timeout=900).stdout
-        seconds = time.perf_counter() - start
-        if len(out) != size:
-            raise RuntimeError(f"console bulk: got {len(out)} of {size} bytes")
-        return seconds
-
-    probe_s = over_console(CONSOLE_PROBE_BYTES)
+    probe_s = console_seconds(lab, CONSOLE_PROBE_BYTES)
     probe_rate = CONSOLE_PROBE_BYTES / probe_s / MB
     estimate_s = probe_s * BULK_BYTES / CONSOLE_PROBE_BYTES
     if not quick and estimate_s <= CONSOLE_BULK_BUDGET_S:
-        console_bytes, console_s = BULK_BYTES, over_console(BULK_BYTES)
+        console_bytes, console_s = BULK_BYTES, console_seconds(lab, BULK_BYTES)
     else:
         console_bytes, console_s = CONSOLE_PROBE_BYTES, probe_s
     console_rate = console_bytes / console_s / MB
@@ -547,28 +553,18 @@ def bare_reader_on_lab(lab: Lab, name: str, strategy: TestGuestStrategy) -> tupl
     """1 MB over the lab's console, then the same 1 MB from the same lab's serial socket with
     bare ``recv()``, best of 2 each: the lab is detached for the bare reads (the socket serves
     one client), then attached again."""
-    console = []
-    for _ in range(2):
-        note(f"bulk: {CONSOLE_PROBE_BYTES} bytes over the console, to compare")
-        start = time.perf_counter()
-        out = lab.shell.console_shell.check(f"head -c {CONSOLE_PROBE_BYTES} {BULK_FILE}",
-                                            timeout=600).stdout
-        console.append(len(out) / (time.perf_counter() - start) / MB)
+    console = [CONSOLE_PROBE_BYTES / console_seconds(lab, CONSOLE_PROBE_BYTES) / MB
+               for _ in range(2)]
     note(f"bulk: {CONSOLE_PROBE_BYTES} bytes over the lab's serial socket, bare reader")
     sock_path = lab.machine.run_dir.console_socket
     lab.detach()
-    rates = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(60)
         sock.connect(str(sock_path))
         reader = RawReader(sock)
         reader.send(b"echo __RE''ADY__\n")        # the lab's shell does not echo: no prompt
         reader.expect((b"__READY__",), 30)        # needed, the markers frame the output
-        for _ in range(2):
-            reader.send(f"head -c {CONSOLE_PROBE_BYTES} {BULK_FILE}; echo __E''ND__\n".encode())
-            start = time.perf_counter()
-            reader.expect((b"__END__",), 600)
-            rates.append(CONSOLE_PROBE_BYTES / (time.perf_counter() - start) / MB)
+        rates = [reader.probe_rate() for _ in range(2)]
     lab = Lab.attach(name, strategy=strategy, progress=False)
     bare = max(rates)
     ratio = max(console) / bare
