@@ -40,6 +40,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from smartos_lab.lab import Lab, register_strategy
 from tests.guest.strategy import TestGuestStrategy
+from tests.streams import Stamped
 
 LINES = 20
 LINE_GAP_S = 0.2
@@ -54,18 +55,6 @@ def log(message: str) -> None:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-class Stamped(io.StringIO):
-    """A cell stdout recording the host time (time.time) each piece arrived."""
-
-    def __init__(self):
-        super().__init__()
-        self.arrivals: list[tuple[float, str]] = []
-
-    def write(self, text: str) -> int:
-        self.arrivals.append((time.time(), text))
-        return super().write(text)
 
 
 def run_cell(ip: InteractiveShell, cell: str, stdout: io.StringIO | None = None) -> float:
@@ -115,12 +104,12 @@ def clock_offset(lab: Lab, via: str, samples: int = 15) -> tuple[float, float]:
 
 def line_to_cell(lab: Lab, ip: InteractiveShell, via: str) -> dict:
     offset, uncertainty = clock_offset(lab, via)
-    out = Stamped()
+    out = Stamped(clock=time.time)           # host wall time, compared with the guest's
     loop = f"for i in $(seq {LINES}); do {GUEST_CLOCK}; sleep {LINE_GAP_S}; done"
     run_cell(ip, f"%%sh --via {via}\n{loop}", out)
     latencies = []
     pending = ""
-    for arrived, text in out.arrivals:
+    for arrived, text in out.times:
         pending += text
         *lines, pending = pending.split("\n")
         latencies += [arrived - (float(line) - offset) for line in lines if line.strip()]
